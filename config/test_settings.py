@@ -1,0 +1,14 @@
+"""Settings for pytest: the real settings module with a fixed throwaway key and fast hashing.
+
+Everything else (database, Redis) still comes from the environment, so CI runs the same suite on PostgreSQL.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-insecure-key-for-pytest-never-used-in-production-000")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests create many users
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  background tasks run inline in tests
+SECURE_SSL_REDIRECT = False

@@ -1,0 +1,37 @@
+"""The administration site, scoped: who may enter is decided by roster.scoping, not by Django's is_staff flag."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
+
+from roster import scoping
+
+
+class ScopedAdminSite(admin.AdminSite):
+    site_header = _("Student mental health: administration")
+    site_title = _("Administration")
+    index_title = _("Organisation, staff and rosters")
+    enable_nav_sidebar = False
+
+    def has_permission(self, request) -> bool:
+        return request.user.is_active and scoping.can_use_admin(request.user)
+
+    def admin_view(self, view, cacheable=False):
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def guarded(request, *args, **kwargs):
+            # Signed in but not an admin role (a teacher typing /admin/): a plain 403, not a login loop.
+            if request.user.is_authenticated and not self.has_permission(request):
+                raise PermissionDenied
+            return inner(request, *args, **kwargs)
+
+        return guarded
+
+    def login(self, request, extra_context=None):
+        # One login page for the whole product.
+        return redirect_to_login(request.GET.get("next", request.get_full_path()), settings.LOGIN_URL)

@@ -1,0 +1,286 @@
+"""The organisation tree (city → district → school → class), staff users with roles held at a node, students."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from roster.roles import ROLE_LEVEL, Level, Role, roles_at
+
+validate_division_code = RegexValidator(
+    r"^\d{6}$", _("An administrative division code is exactly 6 digits (e.g. 510402).")
+)
+
+
+def validate_school_code(code: str, district: "District | None") -> None:
+    """The rule in settings.SCHOOL_CODE_RULE: N digits, starting with the district's division code."""
+    rule = settings.SCHOOL_CODE_RULE
+    length, prefix_length = rule["length"], rule["division_prefix_length"]
+    if len(code) != length or not code.isdigit():
+        raise ValidationError(
+            _("A school code is exactly %(length)d digits; “%(code)s” is not."),
+            code="school_code_format",
+            params={"length": length, "code": code},
+        )
+    if district is not None and code[:prefix_length] != district.division_code:
+        raise ValidationError(
+            _("A school code starts with its district's division code %(prefix)s; “%(code)s” starts with %(actual)s."),
+            code="school_code_prefix",
+            params={"prefix": district.division_code, "code": code, "actual": code[:prefix_length]},
+        )
+
+
+class City(models.Model):
+    name = models.CharField(_("name"), max_length=50)
+    division_code = models.CharField(_("division code"), max_length=6, unique=True, validators=[validate_division_code])
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("city")
+        verbose_name_plural = _("cities")
+        ordering = ["division_code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class District(models.Model):
+    city = models.ForeignKey(City, on_delete=models.PROTECT, related_name="districts", verbose_name=_("city"))
+    name = models.CharField(_("name"), max_length=50)
+    division_code = models.CharField(_("division code"), max_length=6, unique=True, validators=[validate_division_code])
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("district")
+        verbose_name_plural = _("districts")
+        ordering = ["division_code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class School(models.Model):
+    """One campus: seed 000 asks for one account and one code per campus (一个校区一个)."""
+
+    district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="schools", verbose_name=_("district"))
+    code = models.CharField(_("school code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    campus = models.CharField(_("campus"), max_length=50, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("school")
+        verbose_name_plural = _("schools")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.campus}）" if self.campus else self.name
+
+    def clean(self) -> None:
+        try:
+            validate_school_code(self.code, self.district if self.district_id else None)
+        except ValidationError as error:
+            raise ValidationError({"code": error}) from None
+
+
+class SchoolClass(models.Model):
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="classes", verbose_name=_("school"))
+    grade = models.PositiveSmallIntegerField(
+        _("grade"), validators=[MinValueValidator(1), MaxValueValidator(12)], help_text=_("1 to 12")
+    )
+    number = models.PositiveSmallIntegerField(_("class number"), validators=[MinValueValidator(1)])
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("class")
+        verbose_name_plural = _("classes")
+        ordering = ["school", "grade", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "grade", "number"], name="class_unique_in_school"),
+            models.CheckConstraint(condition=Q(grade__gte=1, grade__lte=12), name="class_grade_1_to_12"),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("Grade %(grade)d, class %(number)d") % {"grade": self.grade, "number": self.number}
+
+
+class User(AbstractUser):
+    """A staff account. Chinese names are kept whole in `name`; first/last name are unused."""
+
+    name = models.CharField(_("name"), max_length=50, blank=True)
+    phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+    class Meta(AbstractUser.Meta):
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.username}）" if self.name else self.username
+
+
+def _node_only(level_field: str) -> Q:
+    fields = ("city", "district", "school", "school_class")
+    return Q(**{f"{f}__isnull": f != level_field for f in fields})
+
+
+LEVEL_FIELD = {
+    Level.CITY: "city",
+    Level.DISTRICT: "district",
+    Level.SCHOOL: "school",
+    Level.CLASS: "school_class",
+}
+
+
+class RoleAssignment(models.Model):
+    """A role a user holds at one node of the tree. A user may hold several (e.g. psychology + homeroom)."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="role_assignments", verbose_name=_("staff member")
+    )
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    city = models.ForeignKey(City, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("city"))
+    district = models.ForeignKey(District, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("district"))
+    school = models.ForeignKey(School, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("school"))
+    school_class = models.ForeignKey(
+        SchoolClass,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="role_assignments",
+        verbose_name=_("class"),
+    )
+    created_at = models.DateTimeField(_("granted at"), auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
+        ordering = ["user", "role"]
+        constraints = [
+            # Exactly the node of the role's level is set: a database-level guarantee the scoping layer relies on.
+            models.CheckConstraint(
+                condition=(
+                    (Q(role__in=roles_at(Level.CITY)) & _node_only("city"))
+                    | (Q(role__in=roles_at(Level.DISTRICT)) & _node_only("district"))
+                    | (Q(role__in=roles_at(Level.SCHOOL)) & _node_only("school"))
+                    | (Q(role__in=roles_at(Level.CLASS)) & _node_only("school_class"))
+                ),
+                name="role_held_at_its_level",
+            ),
+            *[
+                models.UniqueConstraint(
+                    fields=["user", "role", field],
+                    condition=Q(**{f"{field}__isnull": False}),
+                    name=f"role_once_per_{field}",
+                )
+                for field in LEVEL_FIELD.values()
+            ],
+            models.UniqueConstraint(
+                fields=["school_class"],
+                condition=Q(role=Role.HOMEROOM_TEACHER),
+                name="one_homeroom_teacher_per_class",
+                violation_error_message=_("This class already has a homeroom teacher."),
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} · {self.node}"
+
+    @property
+    def level(self) -> str:
+        return ROLE_LEVEL[self.role]
+
+    @property
+    def node(self) -> models.Model | None:
+        return getattr(self, LEVEL_FIELD[self.level]) if self.role else None
+
+    def clean(self) -> None:
+        if not self.role:
+            return
+        wanted = LEVEL_FIELD[self.level]
+        errors = {}
+        for field in LEVEL_FIELD.values():
+            is_set = getattr(self, f"{field}_id") is not None
+            if field == wanted and not is_set:
+                errors[field] = ValidationError(
+                    _("The role “%(role)s” is held at a %(level)s: choose one."),
+                    params={"role": self.get_role_display(), "level": Level(self.level).label},
+                )
+            elif field != wanted and is_set:
+                errors[field] = ValidationError(
+                    _("Leave this empty: the role “%(role)s” is held at a %(level)s."),
+                    params={"role": self.get_role_display(), "level": Level(self.level).label},
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+class SpecialGroup(models.Model):
+    """A fixed vocabulary of special-circumstance tags (留守儿童, 单亲家庭, …), loaded by a data migration."""
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=30, unique=True)
+
+    class Meta:
+        verbose_name = _("special group")
+        verbose_name_plural = _("special groups")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Gender(models.TextChoices):
+    MALE = "M", _("Male")
+    FEMALE = "F", _("Female")
+
+
+class StudentStatus(models.TextChoices):
+    ACTIVE = "active", _("Enrolled")
+    TRANSFERRED = "transferred", _("Transferred out")
+    GRADUATED = "graduated", _("Graduated")
+    ON_LEAVE = "on_leave", _("On leave")
+
+
+class Student(models.Model):
+    """A pupil, identified by (school, student number). Never deleted: a leaver's status changes."""
+
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students", verbose_name=_("school"))
+    school_class = models.ForeignKey(
+        SchoolClass, on_delete=models.PROTECT, related_name="students", verbose_name=_("class")
+    )
+    student_no = models.CharField(_("student number"), max_length=32)
+    name = models.CharField(_("name"), max_length=50)
+    gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices)
+    birth_date = models.DateField(_("date of birth"), null=True, blank=True)
+    guardian_name = models.CharField(_("guardian"), max_length=50, blank=True)
+    guardian_phone = models.CharField(_("guardian's phone"), max_length=20, blank=True)
+    special_groups = models.ManyToManyField(
+        SpecialGroup, blank=True, related_name="students", verbose_name=_("special groups")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=StudentStatus.choices, default=StudentStatus.ACTIVE)
+    history = HistoricalRecords(m2m_fields=[special_groups])
+
+    class Meta:
+        verbose_name = _("student")
+        verbose_name_plural = _("students")
+        ordering = ["school", "student_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "student_no"], name="student_no_unique_in_school"),
+        ]
+        indexes = [models.Index(fields=["school_class", "status"])]
+
+    def __str__(self) -> str:
+        return self.student_no
+
+    def clean(self) -> None:
+        if self.school_id and self.school_class_id and self.school_class.school_id != self.school_id:
+            raise ValidationError({"school_class": _("This class belongs to another school.")})

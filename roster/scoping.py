@@ -1,0 +1,250 @@
+"""The one access-scoping layer: what a user may see and change, as querysets and predicates.
+
+Every queryset that reaches a person (views, admin, exports, reports, API) goes through `visible()` or
+`changeable()`; nothing filters by school or district by hand. Deny by default: a user with no role sees nothing.
+
+A role held at a node covers that node's subtree (city → districts → schools → classes → students). Who may
+change what is data in `roster.roles` (EDITORS, GRANTS).
+
+May import: roster only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Model, Q, QuerySet
+
+from roster.models import LEVEL_FIELD, City, District, RoleAssignment, School, SchoolClass, Student, User
+from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
+
+# How each scoped model reaches each level of the tree: the lookup that yields that level's id.
+_PATHS: dict[type[Model], dict[str, str]] = {
+    City: {Level.CITY: "pk"},
+    District: {Level.CITY: "city", Level.DISTRICT: "pk"},
+    School: {Level.CITY: "district__city", Level.DISTRICT: "district", Level.SCHOOL: "pk"},
+    SchoolClass: {
+        Level.CITY: "school__district__city",
+        Level.DISTRICT: "school__district",
+        Level.SCHOOL: "school",
+        Level.CLASS: "pk",
+    },
+    Student: {
+        Level.CITY: "school__district__city",
+        Level.DISTRICT: "school__district",
+        Level.SCHOOL: "school",
+        Level.CLASS: "school_class",
+    },
+}
+_LEVEL_MODEL = {Level.CITY: City, Level.DISTRICT: District, Level.SCHOOL: School, Level.CLASS: SchoolClass}
+
+
+@dataclass(frozen=True)
+class Held:
+    """One role a user holds, at one node."""
+
+    role: str
+    level: str
+    node_id: int
+
+
+@dataclass(frozen=True)
+class Scope:
+    unrestricted: bool = False
+    held: tuple[Held, ...] = field(default_factory=tuple)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(h.role for h in self.held)
+
+    def nodes(self, roles: frozenset[str] | None = None) -> dict[str, set[int]]:
+        """Node ids by level where the user holds any of `roles` (all roles when None)."""
+        by_level: dict[str, set[int]] = {level: set() for level in Level.values}
+        for h in self.held:
+            if roles is None or h.role in roles:
+                by_level[h.level].add(h.node_id)
+        return by_level
+
+
+NO_SCOPE = Scope()
+
+
+def scope_for(user) -> Scope:
+    """The user's roles and nodes, read once per request (cached on the user object)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return NO_SCOPE
+    cached = getattr(user, "_roster_scope", None)
+    if cached is not None:
+        return cached
+    held = []
+    rows = RoleAssignment.objects.filter(user_id=user.pk).values_list(
+        "role", *(f"{f}_id" for f in LEVEL_FIELD.values())
+    )
+    for role, *node_ids in rows:
+        level = ROLE_LEVEL[role]
+        held.append(Held(role=role, level=level, node_id=node_ids[list(LEVEL_FIELD).index(level)]))
+    scope = Scope(unrestricted=user.is_superuser, held=tuple(held))
+    user._roster_scope = scope
+    return scope
+
+
+def forget_scope(user) -> None:
+    """Drop the cached scope after the user's roles changed within the same request."""
+    user.__dict__.pop("_roster_scope", None)
+
+
+# --- Building blocks ------------------------------------------------------------------------------------------
+
+
+def subtree_q(model: type[Model], nodes: dict[str, set[int]], prefix: str = "") -> Q:
+    """Rows of `model` lying in the subtree of any of `nodes`. Empty nodes give a Q that matches nothing."""
+    q = Q(pk__in=[])
+    for level, lookup in _PATHS[model].items():
+        ids = nodes.get(level)
+        if ids:
+            if lookup == "pk":
+                path = prefix or "pk"
+            else:
+                path = f"{prefix}__{lookup}" if prefix else lookup
+            q |= Q(**{f"{path}__in": ids})
+    return q
+
+
+def _assignments_in_subtree_q(nodes: dict[str, set[int]]) -> Q:
+    q = Q(pk__in=[])
+    for level, fk in LEVEL_FIELD.items():
+        q |= subtree_q(_LEVEL_MODEL[level], nodes, prefix=fk)
+    return q
+
+
+def _manageable_assignments_q(scope: Scope) -> Q:
+    """Role assignments this user may grant, change or revoke (roster.roles.GRANTS within their subtree)."""
+    q = Q(pk__in=[])
+    for h in scope.held:
+        grantable = GRANTS.get(h.role)
+        if grantable:
+            q |= Q(role__in=grantable) & _assignments_in_subtree_q({h.level: {h.node_id}})
+    return q
+
+
+def _staff_visible(scope: Scope, qs: QuerySet) -> QuerySet:
+    seen = RoleAssignment.objects.filter(_assignments_in_subtree_q(scope.nodes()))
+    return qs.filter(pk__in=seen.values("user_id"))
+
+
+def _staff_manageable(scope: Scope, qs: QuerySet) -> QuerySet:
+    """Staff all of whose roles this user may manage: a teacher who also holds a role elsewhere is not theirs."""
+    manageable = _manageable_assignments_q(scope)
+    mine = RoleAssignment.objects.filter(manageable).values("user_id")
+    elsewhere = RoleAssignment.objects.exclude(manageable).values("user_id")
+    return qs.filter(pk__in=mine, is_superuser=False).exclude(pk__in=elsewhere)
+
+
+# --- The public API: querysets --------------------------------------------------------------------------------
+
+
+def _queryset(model_or_qs) -> QuerySet:
+    return model_or_qs if isinstance(model_or_qs, QuerySet) else model_or_qs._default_manager.all()
+
+
+def visible(user, model_or_qs) -> QuerySet:
+    """The rows of a scoped model (or narrowed queryset) this user may see.
+
+    Access: any user; no role means an empty queryset.
+    """
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return qs
+    if qs.model is User:
+        return _staff_visible(scope, qs)
+    return qs.filter(subtree_q(qs.model, scope.nodes()))
+
+
+def changeable(user, model_or_qs) -> QuerySet:
+    """The rows this user may change: org records per roster.roles.EDITORS, staff per GRANTS."""
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return qs
+    if qs.model is User:
+        return _staff_manageable(scope, qs)
+    editors = EDITORS.get(qs.model._meta.label_lower)
+    if not editors:
+        return qs.none()
+    return qs.filter(subtree_q(qs.model, scope.nodes(editors)))
+
+
+def may_change_some(user, model: type[Model]) -> bool:
+    """Whether this user holds a role that changes or creates `model` rows somewhere (no query)."""
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return True
+    if model is User:
+        return any(h.role in GRANTS for h in scope.held)
+    return bool(scope.roles & EDITORS.get(model._meta.label_lower, frozenset()))
+
+
+def parents_for_new(user, child: type[Model], parent_qs) -> QuerySet:
+    """Where this user may create `child` rows: e.g. the schools a school admin may add students to."""
+    qs = _queryset(parent_qs)
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return qs
+    editors = EDITORS.get(child._meta.label_lower, frozenset())
+    return qs.filter(subtree_q(qs.model, scope.nodes(editors)))
+
+
+def can_view(user, obj: Model) -> bool:
+    return visible(user, type(obj)._default_manager.filter(pk=obj.pk)).exists()
+
+
+def can_change(user, obj: Model) -> bool:
+    return changeable(user, type(obj)._default_manager.filter(pk=obj.pk)).exists()
+
+
+def can_use_admin(user) -> bool:
+    scope = scope_for(user)
+    return scope.unrestricted or bool(scope.roles & ADMIN_SITE_ROLES)
+
+
+# --- Granting roles -------------------------------------------------------------------------------------------
+
+
+def grantable_roles(user) -> frozenset[str]:
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return frozenset(ROLE_LEVEL)
+    return frozenset().union(*(GRANTS.get(h.role, frozenset()) for h in scope.held))
+
+
+def grant_nodes(user, level: str) -> QuerySet:
+    """Nodes of `level` at which this user may grant at least one role."""
+    model = _LEVEL_MODEL[level]
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return model._default_manager.all()
+    q = Q(pk__in=[])
+    for h in scope.held:
+        if any(ROLE_LEVEL[role] == level for role in GRANTS.get(h.role, ())):
+            q |= subtree_q(model, {h.level: {h.node_id}})
+    return model._default_manager.filter(q)
+
+
+def can_grant(user, assignment: RoleAssignment) -> bool:
+    """Whether this user may create, change or revoke this (possibly unsaved) role assignment."""
+    if not assignment.role or assignment.node is None:
+        return False
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return True
+    node = assignment.node
+    for h in scope.held:
+        if assignment.role in GRANTS.get(h.role, ()) and _in_subtree(node, {h.level: {h.node_id}}):
+            return True
+    return False
+
+
+def _in_subtree(obj: Model, nodes: dict[str, set[int]]) -> bool:
+    model = type(obj)
+    return model._default_manager.filter(subtree_q(model, nodes), pk=obj.pk).exists()

@@ -1,0 +1,4 @@
+"""Screening: instruments as data, campaigns, responses, scoring into risk tiers.
+
+May import: roster.
+"""
