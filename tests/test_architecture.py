@@ -12,6 +12,12 @@ ALLOWED = {app: set(LAYERS[: i + 1]) for i, app in enumerate(LAYERS)}
 OURS = set(LAYERS) | {"config"}
 
 
+def _is_dynamic_import(node: ast.Call) -> bool:
+    name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+    first = node.args[0] if node.args else None
+    return name in {"import_module", "__import__"} and isinstance(first, ast.Constant) and isinstance(first.value, str)
+
+
 def imported_top_packages(source: str) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(source)):
@@ -19,12 +25,8 @@ def imported_top_packages(source: str) -> set[str]:
             found |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in {
-            "import_module",
-            "__import__",
-        }:
-            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                found.add(node.args[0].value.split(".")[0])
+        elif isinstance(node, ast.Call) and _is_dynamic_import(node):
+            found.add(node.args[0].value.split(".")[0])
     return found & OURS
 
 
