@@ -6,7 +6,7 @@ from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -22,6 +22,7 @@ from roster.models import (
     SchoolClass,
     SpecialGroup,
     Student,
+    StudentStatus,
     User,
 )
 from roster.roles import ROLE_LEVEL, Level, Role
@@ -116,7 +117,7 @@ class SchoolClassAdmin(ScopedAdmin):
             super()
             .get_queryset(request)
             .select_related("school")
-            .annotate(student_count=Count("students"))
+            .annotate(student_count=Count("students", filter=Q(students__status=StudentStatus.ACTIVE)))
             .prefetch_related(Prefetch("role_assignments", queryset=homerooms, to_attr="homerooms"))
         )
 
@@ -124,7 +125,7 @@ class SchoolClassAdmin(ScopedAdmin):
     def homeroom_teacher(self, obj):
         return ", ".join(mask_name(a.user.name) for a in obj.homerooms) or "-"
 
-    @admin.display(description=_("students"), ordering="student_count")
+    @admin.display(description=_("enrolled students"), ordering="student_count")
     def student_count(self, obj):
         return obj.student_count
 
@@ -169,6 +170,12 @@ class RoleAssignmentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("role"):
+            # Places that do not belong to the chosen role's level are ignored rather than reported.
+            wanted = LEVEL_FIELD[ROLE_LEVEL[cleaned["role"]]]
+            for field in LEVEL_FIELD.values():
+                if field != wanted and field in cleaned:
+                    cleaned[field] = None
         if self.errors or not self.has_changed():
             return cleaned
         if self.instance.pk and not scoping.can_grant(self.actor, self.instance):
@@ -237,6 +244,7 @@ class StaffCreationForm(UserCreationForm):
 @admin.register(User)
 class StaffAdmin(ScopedAdminMixin, SimpleHistoryAdmin, DjangoUserAdmin):
     add_form = StaffCreationForm
+    add_form_template = None  # the plain change form; Django's user template adds a password toggle we do not use
     inlines = [RoleAssignmentInline]
     list_display = ["username", "masked_name", "masked_phone", "roles", "is_active"]
     list_filter = ["is_active", "role_assignments__role"]

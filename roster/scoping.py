@@ -13,29 +13,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 
 from roster.models import LEVEL_FIELD, City, District, RoleAssignment, School, SchoolClass, Student, User
 from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
 
 # How each scoped model reaches each level of the tree: the lookup that yields that level's id.
-_PATHS: dict[type[Model], dict[str, str]] = {
-    City: {Level.CITY: "pk"},
-    District: {Level.CITY: "city", Level.DISTRICT: "pk"},
-    School: {Level.CITY: "district__city", Level.DISTRICT: "district", Level.SCHOOL: "pk"},
-    SchoolClass: {
+_PATHS: dict[type[Model], dict[str, str]] = {}
+
+
+def register_scoped_model(model: type[Model], paths: dict[str, str]) -> None:
+    """Make `model` scoped: `paths` maps each Level to the lookup reaching that level's id ("pk" for itself).
+
+    Apps above roster (e.g. cases: `{Level.SCHOOL: "student__school", ...}`) call this from AppConfig.ready(),
+    so this layer scopes their rows without importing them.
+    """
+    unknown = set(paths) - set(Level.values)
+    if unknown:
+        raise ImproperlyConfigured(f"unknown levels {unknown} for {model.__name__}")
+    _PATHS[model] = dict(paths)
+
+
+register_scoped_model(City, {Level.CITY: "pk"})
+register_scoped_model(District, {Level.CITY: "city", Level.DISTRICT: "pk"})
+register_scoped_model(School, {Level.CITY: "district__city", Level.DISTRICT: "district", Level.SCHOOL: "pk"})
+register_scoped_model(
+    SchoolClass,
+    {
         Level.CITY: "school__district__city",
         Level.DISTRICT: "school__district",
         Level.SCHOOL: "school",
         Level.CLASS: "pk",
     },
-    Student: {
+)
+register_scoped_model(
+    Student,
+    {
         Level.CITY: "school__district__city",
         Level.DISTRICT: "school__district",
         Level.SCHOOL: "school",
         Level.CLASS: "school_class",
     },
-}
+)
 _LEVEL_MODEL = {Level.CITY: City, Level.DISTRICT: District, Level.SCHOOL: School, Level.CLASS: SchoolClass}
 
 
@@ -98,6 +118,8 @@ def forget_scope(user) -> None:
 
 def subtree_q(model: type[Model], nodes: dict[str, set[int]], prefix: str = "") -> Q:
     """Rows of `model` lying in the subtree of any of `nodes`. Empty nodes give a Q that matches nothing."""
+    if model not in _PATHS:
+        raise ImproperlyConfigured(f"{model.__name__} is not scoped: call roster.scoping.register_scoped_model()")
     q = Q(pk__in=[])
     for level, lookup in _PATHS[model].items():
         ids = nodes.get(level)

@@ -13,37 +13,32 @@ from roster.models import LEVEL_FIELD, City, District, RoleAssignment, School, S
 from roster.roles import ROLE_LEVEL
 
 
+def _create_valid(model, **fields):
+    obj = model(**fields)
+    obj.full_clean()
+    obj.save()
+    return obj
+
+
 @transaction.atomic
 def city_create(*, name: str, division_code: str) -> City:
-    city = City(name=name, division_code=division_code)
-    city.full_clean()
-    city.save()
-    return city
+    return _create_valid(City, name=name, division_code=division_code)
 
 
 @transaction.atomic
 def district_create(*, city: City, name: str, division_code: str) -> District:
-    district = District(city=city, name=name, division_code=division_code)
-    district.full_clean()
-    district.save()
-    return district
+    return _create_valid(District, city=city, name=name, division_code=division_code)
 
 
 @transaction.atomic
 def school_create(*, district: District, code: str, name: str, campus: str = "") -> School:
     """Access: callers check scoping.parents_for_new(actor, School, ...). Validates the school-code rule."""
-    school = School(district=district, code=code, name=name, campus=campus)
-    school.full_clean()
-    school.save()
-    return school
+    return _create_valid(School, district=district, code=code, name=name, campus=campus)
 
 
 @transaction.atomic
 def school_class_create(*, school: School, grade: int, number: int) -> SchoolClass:
-    school_class = SchoolClass(school=school, grade=grade, number=number)
-    school_class.full_clean()
-    school_class.save()
-    return school_class
+    return _create_valid(SchoolClass, school=school, grade=grade, number=number)
 
 
 @transaction.atomic

@@ -50,3 +50,13 @@ def test_names_are_masked_in_lists(name, masked):
 @pytest.mark.parametrize(("phone", "masked"), [("13812341234", "138****1234"), ("12345", "*****"), ("", "")])
 def test_phones_are_masked_in_lists(phone, masked):
     assert mask_phone(phone) == masked
+
+
+def test_an_unscoped_model_is_refused_rather_than_shown(world):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from roster import scoping
+    from roster.models import SpecialGroup
+
+    with pytest.raises(ImproperlyConfigured):
+        scoping.visible(world.principal_a1, SpecialGroup)

@@ -153,3 +153,11 @@ def test_the_role_menu_offers_only_what_the_admin_may_grant(client, world, perso
     formset = client.get(reverse("admin:roster_user_add")).context["inline_admin_formsets"][0].formset
     choices = {value for value, _ in formset.empty_form.fields["role"].choices if value}
     assert choices == offered
+
+
+def test_a_place_that_does_not_fit_the_role_is_ignored_not_reported(client, world):
+    client.force_login(world.school_admin_a1)
+    data = _add_staff_post(Role.HOMEROOM_TEACHER, school=world.school_a1.pk, school_class=world.class_a1_5.pk)
+    assert client.post(reverse("admin:roster_user_add"), data).status_code == 302
+    assignment = User.objects.get(username="new_teacher").role_assignments.get()
+    assert (assignment.school, assignment.school_class) == (None, world.class_a1_5)
