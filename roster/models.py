@@ -114,12 +114,27 @@ class User(AbstractUser):
 
     name = models.CharField(_("name"), max_length=50, blank=True)
     phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
+    # Staff rows of a school's roster file are keyed by (school, staff number), like students.
+    school = models.ForeignKey(
+        "School",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
+        verbose_name=_("employing school"),
+    )
+    staff_no = models.CharField(_("staff number"), max_length=32, blank=True)
     history = HistoricalRecords(excluded_fields=["password", "last_login"])
 
     class Meta(AbstractUser.Meta):
         verbose_name = _("staff member")
         verbose_name_plural = _("staff")
         ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "staff_no"], condition=~Q(staff_no=""), name="staff_no_unique_in_school"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}（{self.username}）" if self.name else self.username
@@ -284,3 +299,78 @@ class Student(models.Model):
     def clean(self) -> None:
         if self.school_id and self.school_class_id and self.school_class.school_id != self.school_id:
             raise ValidationError({"school_class": _("This class belongs to another school.")})
+
+
+class ImportKind(models.TextChoices):
+    STUDENTS = "students", _("Students")
+    STAFF = "staff", _("Staff")
+    CLASSES = "classes", _("Classes")
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    CHECKING = "checking", _("Checking")
+    CHECKED = "checked", _("Checked, waiting for confirmation")
+    IMPORTING = "importing", _("Importing")
+    DONE = "done", _("Done")
+    REFUSED = "refused", _("Refused")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """One uploaded roster file: its preview (a dry run), its confirmation and its outcome, with progress.
+
+    The file is kept in the row (not on disk) so a worker on another machine can read it and a re-run after a crash
+    starts from the same bytes.
+    """
+
+    kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices)
+    filename = models.CharField(_("file name"), max_length=255)
+    content = models.BinaryField(editable=False)
+    school = models.ForeignKey(
+        School,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("school"),
+        help_text=_("Rows without a school code column belong to this school."),
+    )
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", verbose_name=_("imported by"))
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    skip_invalid = models.BooleanField(_("import only the valid rows"), default=False)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows done"), default=0)
+    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("roster import")
+        verbose_name_plural = _("roster imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.filename}"
+
+
+class AccessCode(models.Model):
+    """A one-time code a student types to answer a screening; no account, no password (seed 000: 测评账号)."""
+
+    student = models.ForeignKey(
+        Student, on_delete=models.PROTECT, related_name="access_codes", verbose_name=_("student")
+    )
+    code = models.CharField(_("access code"), max_length=16, unique=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", verbose_name=_("issued by"))
+    created_at = models.DateTimeField(_("issued at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("access code")
+        verbose_name_plural = _("access codes")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["student", "used_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.code[:2]}******"
