@@ -295,3 +295,6 @@ class SpecialGroupAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.admin_site.has_permission(request)
+
+
+from roster import admin_import  # noqa: E402,F401  registers the import pages

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 
-from roster.models import LEVEL_FIELD, City, District, RoleAssignment, School, SchoolClass, Student, User
+from roster.models import LEVEL_FIELD, City, District, ImportJob, RoleAssignment, School, SchoolClass, Student, User
 from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
 
 # How each scoped model reaches each level of the tree: the lookup that yields that level's id.
@@ -180,6 +180,8 @@ def visible(user, model_or_qs) -> QuerySet:
         return qs
     if qs.model is User:
         return _staff_visible(scope, qs)
+    if qs.model is ImportJob:
+        return qs.filter(created_by_id=user.pk)  # an upload holds a whole roster: its uploader's alone
     return qs.filter(subtree_q(qs.model, scope.nodes()))
 
 

@@ -1,0 +1,174 @@
+"""Roster import jobs: upload → check (dry run) → confirm → import, synchronously for small files and as a
+django-q2 task above settings.ROSTER_IMPORT_BACKGROUND_ROWS, with progress written as it goes.
+
+Views and the admin call these services; the tasks in roster.tasks call `import_job_run`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from roster.importing import COLUMNS, ImportRequest, detect_kind, run_import
+from roster.models import ImportJob, ImportStatus, School, User
+from roster.spreadsheets import xlsx_bytes
+
+logger = logging.getLogger(__name__)
+
+
+class ImportJobConflict(Exception):
+    """The job is not in a state that allows this step (e.g. already confirmed by another click)."""
+
+
+def estimate_rows(data: bytes, filename: str) -> int:
+    """A cheap upper bound of the data rows, to choose between running now and in the background."""
+    suffix = PurePath(filename).suffix.lower()
+    if suffix == ".xlsx":
+        import openpyxl
+
+        try:
+            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+            rows = workbook.worksheets[0].max_row or 0
+            workbook.close()
+            return max(rows - 1, 0)
+        except Exception:  # unreadable: the check will refuse it with a proper message
+            return 0
+    return data.count(b"\n")
+
+
+def import_job_create(
+    *, actor: User, data: bytes, filename: str, kind: str = "", school: School | None = None,
+    skip_invalid: bool = False, language: str = "",
+) -> ImportJob:  # fmt: skip
+    """Store the upload and start its check (a dry run). Access: the admin checks may_change_some first."""
+    try:
+        kind = kind or detect_kind(data, filename)
+    except Exception:  # an unreadable file: the check reports why
+        kind = "students"
+    job = ImportJob.objects.create(
+        kind=kind,
+        filename=PurePath(filename).name[:255],
+        content=data,
+        school=school,
+        created_by=actor,
+        skip_invalid=skip_invalid,
+        report={"language": language or settings.LANGUAGE_CODE},
+    )
+    _start(job, write=False)
+    return job
+
+
+def import_job_confirm(*, actor: User, job: ImportJob, skip_invalid: bool) -> ImportJob:
+    """Import a checked job. A second click, or a job already imported by someone else, changes nothing."""
+    claimed = ImportJob.objects.filter(pk=job.pk, created_by=actor, status=ImportStatus.CHECKED).update(
+        status=ImportStatus.IMPORTING, skip_invalid=skip_invalid, processed_rows=0
+    )
+    if not claimed:
+        raise ImportJobConflict(_("This import has already been confirmed or is no longer waiting for confirmation."))
+    job.refresh_from_db()
+    _start(job, write=True)
+    return job
+
+
+def import_job_resume(*, actor: User, job: ImportJob) -> ImportJob:
+    """Run an interrupted or failed import again; safe because the upsert is idempotent."""
+    claimed = ImportJob.objects.filter(
+        pk=job.pk, created_by=actor, status__in=[ImportStatus.IMPORTING, ImportStatus.FAILED]
+    ).update(status=ImportStatus.IMPORTING)
+    if not claimed:
+        raise ImportJobConflict(_("Only an interrupted or failed import can be run again."))
+    job.refresh_from_db()
+    _start(job, write=True)
+    return job
+
+
+def _start(job: ImportJob, *, write: bool) -> None:
+    background = estimate_rows(bytes(job.content), job.filename) > settings.ROSTER_IMPORT_BACKGROUND_ROWS
+    if not background:
+        import_job_run(job.pk, write=write, background=False)
+        return
+    from django_q.tasks import async_task
+
+    task = "roster.tasks.import_job_apply" if write else "roster.tasks.import_job_check"
+    transaction.on_commit(lambda: async_task(task, job.pk, task_name=f"roster-import-{job.pk}"))
+
+
+def import_job_run(job_id: int, *, write: bool, background: bool) -> ImportJob:
+    """Check or import one job, recording progress; the shared body of the request and the background task."""
+    job = ImportJob.objects.select_related("created_by", "school").get(pk=job_id)
+    status = ImportStatus.IMPORTING if write else ImportStatus.CHECKING
+    ImportJob.objects.filter(pk=job_id).update(status=status, processed_rows=0)
+
+    def progress(done: int, total: int, errors: int) -> None:
+        ImportJob.objects.filter(pk=job_id).update(
+            processed_rows=done, total_rows=total or F("total_rows"), error_count=errors
+        )
+
+    try:
+        with translation.override(job.report.get("language") or settings.LANGUAGE_CODE):
+            report = run_import(
+                ImportRequest(
+                    kind=job.kind,
+                    data=bytes(job.content),
+                    filename=job.filename,
+                    actor=job.created_by,
+                    school=job.school,
+                    dry_run=not write,
+                    skip_invalid=job.skip_invalid,
+                    atomic=not background,  # in the background: one transaction per batch, resumable
+                    progress=progress,
+                )
+            )
+    except Exception:
+        logger.exception("roster import job %s failed", job_id)
+        ImportJob.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, finished_at=timezone.now())
+        raise
+    if report.refused:
+        final = ImportStatus.REFUSED
+    elif report.written:
+        final = ImportStatus.DONE
+    else:
+        final = ImportStatus.CHECKED
+    ImportJob.objects.filter(pk=job_id).update(
+        status=final,
+        total_rows=report.total,
+        processed_rows=report.total,
+        error_count=len(report.error_lines),
+        report={"language": job.report.get("language", ""), **report.as_dict()},
+        finished_at=timezone.now() if final in (ImportStatus.DONE, ImportStatus.REFUSED) else None,
+    )
+    job.refresh_from_db()
+    return job
+
+
+def import_error_report_xlsx(job: ImportJob) -> bytes:
+    errors = job.report.get("errors", [])
+    rows = [[e["line"], e["column"], e["value"], e["message"]] for e in errors]
+    return xlsx_bytes([(_("Errors"), [_("Line"), _("Column"), _("Value"), _("Reason")], rows)])
+
+
+def import_template(kind: str, fmt: str) -> tuple[bytes, str, str]:
+    """The template a school fills in: headers in Chinese (English names also accepted), and instructions."""
+    columns = COLUMNS[kind]
+    header = [c.header for c in columns]
+    if fmt == "csv":
+        # UTF-8 with BOM: Excel in China opens it with the right characters.
+        return ("\ufeff" + ",".join(header) + "\r\n").encode("utf-8"), f"{kind}-template.csv", "text/csv"
+    notes = [
+        [c.header, c.field, _("required") if c.required else _("optional"), " / ".join(c.aliases)] for c in columns
+    ]
+    data = xlsx_bytes(
+        [
+            (_("Roster"), header, []),
+            (_("How to fill in"), [_("Column"), _("English name"), _("Required"), _("Also accepted")], notes),
+        ]
+    )
+    content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return data, f"{kind}-template.xlsx", content_type

@@ -1,0 +1,33 @@
+"""Writing spreadsheets for people: formula-safe cells and small XLSX builders (openpyxl)."""
+
+import io
+
+import openpyxl
+from openpyxl.styles import Font
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """A text value a spreadsheet will not run as a formula (CSV/formula injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def xlsx_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
+    """[(sheet title, header, rows)] → XLSX bytes, headers in bold, every cell formula-safe."""
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for title, header, rows in sheets:
+        sheet = workbook.create_sheet(title)
+        sheet.append([safe_cell(h) for h in header])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append([safe_cell(v) for v in row])
+        for column, name in zip(sheet.columns, header, strict=False):
+            sheet.column_dimensions[column[0].column_letter].width = max(10, len(str(name)) * 2 + 4)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
