@@ -216,3 +216,4 @@ LOGGING = {
 # Roster files with more rows than this are checked and imported by the background worker, with a progress bar.
 ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
 SCREENING_PORTAL_URL = "/s/"  # printed on access-code slips
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True  # a cell like =HYPERLINK(...) in a roster must not run in Excel

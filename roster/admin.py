@@ -9,9 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
 
 from roster import scoping
+from roster.admin_access import issue_access_codes_action
 from roster.masking import mask_name, mask_phone
 from roster.models import (
     LEVEL_FIELD,
@@ -25,6 +28,7 @@ from roster.models import (
     StudentStatus,
     User,
 )
+from roster.resources import SchoolClassResource, StaffResource, StudentResource
 from roster.roles import ROLE_LEVEL, Level, Role
 
 
@@ -77,6 +81,12 @@ class ScopedAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
     list_per_page = 50
 
 
+class ScopedExportMixin(ExportMixin):
+    """Exports of what the changelist shows (its scoped queryset and filters), as XLSX or CSV only."""
+
+    formats = [XLSX, CSV]
+
+
 @admin.register(City)
 class CityAdmin(ScopedAdmin):
     list_display = ["name", "division_code"]
@@ -107,7 +117,9 @@ class SchoolAdmin(ScopedAdmin):
 
 
 @admin.register(SchoolClass)
-class SchoolClassAdmin(ScopedAdmin):
+class SchoolClassAdmin(ScopedExportMixin, ScopedAdmin):
+    resource_classes = [SchoolClassResource]
+    actions = [issue_access_codes_action]
     list_display = ["__str__", "school", "homeroom_teacher", "student_count"]
     list_filter = ["grade", ("school", RelatedOnlyFieldListFilter)]
 
@@ -136,12 +148,16 @@ class SchoolClassAdmin(ScopedAdmin):
 
 
 @admin.register(Student)
-class StudentAdmin(ScopedAdmin):
+class StudentAdmin(ScopedExportMixin, ScopedAdmin):
+    resource_classes = [StudentResource]
     list_display = ["student_no", "masked_name", "gender", "school_class", "school", "status", "masked_phone"]
     list_select_related = ["school", "school_class"]
     list_filter = ["status", "gender", "school_class__grade", ("school", RelatedOnlyFieldListFilter)]
     search_fields = ["student_no", "=name"]
     filter_horizontal = ["special_groups"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("special_groups")
 
     @admin.display(description=_("name"))
     def masked_name(self, obj):
@@ -242,7 +258,8 @@ class StaffCreationForm(UserCreationForm):
 
 
 @admin.register(User)
-class StaffAdmin(ScopedAdminMixin, SimpleHistoryAdmin, DjangoUserAdmin):
+class StaffAdmin(ScopedExportMixin, ScopedAdminMixin, SimpleHistoryAdmin, DjangoUserAdmin):
+    resource_classes = [StaffResource]
     add_form = StaffCreationForm
     add_form_template = None  # the plain change form; Django's user template adds a password toggle we do not use
     inlines = [RoleAssignmentInline]

@@ -1,10 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from roster import views
+from roster import views, views_access
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin-tools/access-slips/", views_access.access_slips, name="access_slips"),
+    path("admin-tools/access-codes.xlsx", views_access.access_code_list, name="access_code_list"),
 ]

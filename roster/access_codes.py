@@ -1,0 +1,217 @@
+"""Screening access codes (测评账号): issuing one-time codes and reading them back for slips and the teacher's list.
+
+Owns writes and reads of roster.models.AccessCode. A code is a credential (whoever holds it answers a screening as
+that student), so reading live codes is allowed to the same people who may issue them: those who may change the
+students (school admins of their school, superusers), never everyone who may see the students.
+
+May import: roster only. Views, the admin action and the `issue_access_codes` command call these.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime
+
+import openpyxl
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from openpyxl.styles import Font
+
+from roster import scoping
+from roster.models import AccessCode, School, SchoolClass, Student, StudentStatus, User
+from roster.spreadsheets import safe_cell as _formula_safe
+
+logger = logging.getLogger(__name__)
+
+# No 0/O, 1/I/L: a code is read off paper and typed by a child. 31^8 ≈ 8.5 × 10^11 codes.
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+_ALPHABET_SET = frozenset(ALPHABET)
+_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015]+")  # spaces, ASCII and typographic dashes, underscores
+_CREATE_ATTEMPTS = 5
+# AccessCode.created_by cannot be empty; codes issued from the command line without --user are recorded as this
+# inactive, password-less account, so nobody can sign in as it.
+SYSTEM_USERNAME = "system"
+_PRINT_ORDER = ("student__school__code", "student__school_class__grade", "student__school_class__number")
+
+
+def generate_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(text: str | None) -> str:
+    """What a student typed → the stored form, or "" when it contains a character no code has.
+
+    Full-width input (全角) is folded, case is ignored, spaces and dashes are dropped. Length is not checked here:
+    a code of the wrong length simply matches nothing.
+    """
+    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text or "").upper())
+    if not compact or not set(compact) <= _ALPHABET_SET:
+        return ""
+    return compact
+
+
+def safe_cell(value) -> str:
+    """Any value as spreadsheet text that will not run as a formula (leading = + - @ tab CR get an apostrophe)."""
+    return _formula_safe("" if value is None else str(value))
+
+
+def live_q(now: datetime | None = None) -> Q:
+    """Codes not used yet and not expired."""
+    now = now or timezone.now()
+    return Q(used_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+# --- Issuing ----------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def access_codes_issue(
+    *, actor: User | None, students: QuerySet[Student], expires_at: datetime | None = None
+) -> list[AccessCode]:
+    """Give every active student among `students` a new code; a live code they already had expires now.
+
+    Access: `actor` must be allowed to change every one of `students` (roster.scoping.changeable: school admins of
+    their school, superusers), else PermissionDenied and nothing is written; actor None is the system (command line
+    without --user), unrestricted. Students who are not enrolled (transferred, graduated, on leave) get no code.
+    Audit: each code records who issued it and when (the system account for actor None); a log line with the count.
+    Returns the new codes ordered by school, class and student number.
+    """
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise ValueError("expires_at must be in the future")
+    if actor is not None and students.exclude(pk__in=scoping.changeable(actor, Student).values("pk")).exists():
+        raise PermissionDenied(_("You may not issue access codes for some of these students."))
+    # Locking the students serialises two admins issuing for the same class, so each keeps one live code.
+    enrolled = Student.objects.filter(pk__in=students.values("pk"), status=StudentStatus.ACTIVE)
+    chosen = list(
+        enrolled.select_for_update(of=("self",))
+        .select_related("school", "school_class")
+        .order_by("school__code", "school_class__grade", "school_class__number", "student_no")
+    )
+    if not chosen:
+        return []
+    AccessCode.objects.filter(live_q(now), student__in=enrolled).update(expires_at=now)
+    issuer = actor if actor is not None else _system_account()
+    codes = [AccessCode(student=student, created_by=issuer, expires_at=expires_at) for student in chosen]
+    _create_with_fresh_codes(codes)
+    logger.info("access codes issued: %d by user %s", len(codes), issuer.pk)
+    return codes
+
+
+def _create_with_fresh_codes(codes: list[AccessCode]) -> None:
+    """One INSERT; on the (astronomically rare) clash with a stored code, draw them all again."""
+    for attempt in range(_CREATE_ATTEMPTS):
+        drawn: set[str] = set()
+        for code in codes:
+            value = generate_code()
+            while value in drawn:
+                value = generate_code()
+            drawn.add(value)
+            code.code = value
+        try:
+            with transaction.atomic():
+                AccessCode.objects.bulk_create(codes)
+            return
+        except IntegrityError:
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+
+
+def _system_account() -> User:
+    user, _created = User.objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"name": "System", "is_active": False, "password": make_password(None)}
+    )
+    if user.is_active or user.has_usable_password():
+        raise ImproperlyConfigured(f"the account “{SYSTEM_USERNAME}” is a real login; rename it or pass --user")
+    return user
+
+
+# --- Reading ----------------------------------------------------------------------------------------------------
+
+
+def access_code_classes_by_ids(actor: User, class_ids: Iterable[int]) -> list[SchoolClass]:
+    """The classes whose codes `actor` may issue and print; Http404 when any is missing or out of scope.
+
+    Access: users of the administration site who may change the class (school admins of its school, superusers);
+    forbidden and missing look the same.
+    """
+    wanted = set(class_ids)
+    if not wanted or not scoping.can_use_admin(actor):
+        raise Http404(_("Not found, or not in your scope."))
+    classes = list(
+        scoping.changeable(actor, SchoolClass)
+        .filter(pk__in=wanted)
+        .select_related("school")
+        .order_by("school__code", "grade", "number")
+    )
+    if len(classes) != len(wanted):
+        raise Http404(_("Not found, or not in your scope."))
+    return classes
+
+
+def access_codes_for_print(*, actor: User | None, school_classes: Iterable[SchoolClass]) -> list[AccessCode]:
+    """Live codes of the enrolled students of `school_classes`, with student, class and school (one query).
+
+    Access: only students `actor` may change (the people who may issue codes); actor None is the system.
+    Audit: a log line with the actor and the count.
+    """
+    codes = AccessCode.objects.filter(
+        live_q(), student__school_class__in=list(school_classes), student__status=StudentStatus.ACTIVE
+    )
+    if actor is not None:
+        codes = codes.filter(student__in=scoping.changeable(actor, Student))
+    result = list(
+        codes.select_related("student__school", "student__school_class").order_by(*_PRINT_ORDER, "student__student_no")
+    )
+    logger.info("access codes read for print: %d by user %s", len(result), getattr(actor, "pk", None))
+    return result
+
+
+# --- The class teacher's list ---------------------------------------------------------------------------------
+
+
+def _header() -> list[str]:
+    return [
+        capfirst(School._meta.verbose_name),
+        capfirst(SchoolClass._meta.verbose_name),
+        capfirst(Student._meta.get_field("student_no").verbose_name),
+        capfirst(Student._meta.get_field("name").verbose_name),
+        capfirst(AccessCode._meta.get_field("code").verbose_name),
+    ]
+
+
+def access_code_list_xlsx(codes: Iterable[AccessCode]) -> bytes:
+    """One row per code (school, class, student number, name, code): every cell text, none runs as a formula."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = safe_cell(capfirst(AccessCode._meta.verbose_name_plural))[:31]
+    sheet.append([safe_cell(h) for h in _header()])
+    for code in codes:
+        student = code.student
+        sheet.append(
+            [safe_cell(v) for v in (student.school, student.school_class, student.student_no, student.name, code.code)]
+        )
+    for row in sheet.iter_rows():
+        for cell in row:
+            cell.number_format = "@"  # stays text when the teacher edits it (no 2.026E+09 student numbers)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for letter, width in zip("ABCDE", (24, 14, 16, 12, 14), strict=True):
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A2"
+    sheet.print_title_rows = "1:1"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
