@@ -33,5 +33,14 @@ def test_the_chinese_catalog_is_complete_and_keeps_placeholders():
     placeholder = re.compile(r"%\(\w+\)[sd]")
     assert [e.msgid for e in catalog.untranslated_entries()] == []
     assert [e.msgid for e in catalog.fuzzy_entries()] == []
-    broken = [e.msgid for e in catalog if sorted(placeholder.findall(e.msgid)) != sorted(placeholder.findall(e.msgstr))]
+
+    def translations(entry):
+        return list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+
+    broken = [
+        e.msgid
+        for e in catalog
+        for text in translations(e)
+        if sorted(set(placeholder.findall(e.msgid_plural or e.msgid))) != sorted(set(placeholder.findall(text)))
+    ]
     assert broken == []

@@ -230,3 +230,19 @@ def test_class_import_creates_missing_classes_only(world):
     report = _import(world, data, kind="classes")
     assert (report.new, report.unchanged) == (1, 1)
     assert SchoolClass.objects.filter(school=world.school_a1, grade=7, number=6).exists()
+
+
+@pytest.mark.parametrize("name", ["libreoffice_students.xls", "libreoffice_students.xlsx"])
+def test_files_saved_by_libreoffice_import_including_real_date_cells(world, name):
+    """The template filled in and saved by LibreOffice Calc (legacy XLS and XLSX), school A1's code inside."""
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "fixtures" / name).read_bytes()
+    report = _import(world, data, name, skip_invalid=True)
+    assert report.refused == ""
+    assert {(e.line, e.column) for e in report.errors} == {(5, "出生日期"), (5, "特殊群体")}
+    assert report.new == 3
+    second = Student.objects.get(student_no="E2E0002")
+    assert (str(second.birth_date), second.school_class.grade, second.school_class.number) == ("2016-09-01", 4, 2)
+    first = Student.objects.get(student_no="E2E0001")
+    assert (first.guardian_phone, first.school_class.grade) == ("13912345678", 7)
