@@ -8,13 +8,13 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from roster import scoping
 from roster.access_codes import access_codes_issue
+from roster.admin_scoped import ScopedAdminMixin
 from roster.masking import mask_name
 from roster.models import AccessCode, Student
 
@@ -53,7 +53,7 @@ COLUMNS = ["school", "school_class", "student_no", "masked_name", "masked_code",
 
 
 @admin.register(AccessCode)
-class AccessCodeAdmin(admin.ModelAdmin):
+class AccessCodeAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Who has a code and whether it was used; the code itself is masked (slips are printed from the class list)."""
 
     list_display = COLUMNS
@@ -62,31 +62,8 @@ class AccessCodeAdmin(admin.ModelAdmin):
     search_fields = ["=student__student_no"]
     list_per_page = 50
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(student__in=scoping.visible(request.user, Student))
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404(_("Not found, or not in your scope."))
-        return obj
-
-    def has_module_permission(self, request):
-        return self.admin_site.has_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        if not self.admin_site.has_permission(request):
-            return False
-        return obj is None or scoping.can_view(request.user, obj.student)
-
-    def has_add_permission(self, request):
-        return False
-
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+        return False  # codes are issued from the class list; nobody edits one
 
     @admin.display(description=_("school"), ordering="student__school__code")
     def school(self, obj):

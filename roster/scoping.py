@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 
-from roster.models import LEVEL_FIELD, City, District, ImportJob, RoleAssignment, School, SchoolClass, Student, User
+from roster.models import (
+    LEVEL_FIELD,
+    AccessCode,
+    City,
+    District,
+    ImportJob,
+    RoleAssignment,
+    School,
+    SchoolClass,
+    Student,
+    User,
+)
 from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
 
 # How each scoped model reaches each level of the tree: the lookup that yields that level's id.
@@ -54,6 +65,15 @@ register_scoped_model(
         Level.DISTRICT: "school__district",
         Level.SCHOOL: "school",
         Level.CLASS: "school_class",
+    },
+)
+register_scoped_model(
+    AccessCode,
+    {
+        Level.CITY: "student__school__district__city",
+        Level.DISTRICT: "student__school__district",
+        Level.SCHOOL: "student__school",
+        Level.CLASS: "student__school_class",
     },
 )
 _LEVEL_MODEL = {Level.CITY: City, Level.DISTRICT: District, Level.SCHOOL: School, Level.CLASS: SchoolClass}
