@@ -34,6 +34,7 @@ test: $(STAMP) messages
 demo: export DEBUG = 1
 demo: $(STAMP) messages
 	$(MANAGE) migrate --noinput
+	$(MANAGE) load_instruments
 	$(MANAGE) seed_demo
 	@echo ""
 	@echo "Open http://$(ADDR)/  (Ctrl-C stops the web server and the task worker)"
