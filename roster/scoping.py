@@ -32,18 +32,22 @@ from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
 
 # How each scoped model reaches each level of the tree: the lookup that yields that level's id.
 _PATHS: dict[type[Model], dict[str, str]] = {}
+_READERS: dict[type[Model], frozenset[str]] = {}  # models only some roles may read, whatever their subtree
 
 
-def register_scoped_model(model: type[Model], paths: dict[str, str]) -> None:
+def register_scoped_model(model: type[Model], paths: dict[str, str], *, readers: frozenset[str] | None = None) -> None:
     """Make `model` scoped: `paths` maps each Level to the lookup reaching that level's id ("pk" for itself).
 
     Apps above roster (e.g. cases: `{Level.SCHOOL: "student__school", ...}`) call this from AppConfig.ready(),
-    so this layer scopes their rows without importing them.
+    so this layer scopes their rows without importing them. With `readers`, only roles in that set see any row
+    (screening answers: never homeroom teachers, DESIGN §5).
     """
     unknown = set(paths) - set(Level.values)
     if unknown:
         raise ImproperlyConfigured(f"unknown levels {unknown} for {model.__name__}")
     _PATHS[model] = dict(paths)
+    if readers is not None:
+        _READERS[model] = frozenset(readers)
 
 
 register_scoped_model(City, {Level.CITY: "pk"})
@@ -202,7 +206,7 @@ def visible(user, model_or_qs) -> QuerySet:
         return _staff_visible(scope, qs)
     if qs.model is ImportJob:
         return qs.filter(created_by_id=user.pk)  # an upload holds a whole roster: its uploader's alone
-    return qs.filter(subtree_q(qs.model, scope.nodes()))
+    return qs.filter(subtree_q(qs.model, scope.nodes(_READERS.get(qs.model))))
 
 
 def changeable(user, model_or_qs) -> QuerySet:

@@ -5,3 +5,22 @@ from django.utils.translation import gettext_lazy as _
 class ScreeningConfig(AppConfig):
     name = "screening"
     verbose_name = _("Screening")
+
+    def ready(self):
+        from roster.roles import Level, Role
+        from roster.scoping import register_scoped_model
+        from screening.models import ScreeningResult
+
+        # DESIGN §5: answers are read by psychology teachers and above, never by homeroom teachers or admins.
+        register_scoped_model(
+            ScreeningResult,
+            {
+                Level.CITY: "student__school__district__city",
+                Level.DISTRICT: "student__school__district",
+                Level.SCHOOL: "student__school",
+                Level.CLASS: "student__school_class",
+            },
+            readers=frozenset(
+                {Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}
+            ),
+        )

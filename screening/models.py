@@ -8,6 +8,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from screening.definitions import RiskTier
+
 
 class Instrument(models.Model):
     code = models.CharField(_("code"), max_length=20)
@@ -50,3 +52,91 @@ class RuleSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} v{self.version}"
+
+
+class CampaignTerm(models.TextChoices):
+    AUTUMN = "autumn", _("Autumn term")
+    SPRING = "spring", _("Spring term")
+
+
+def default_target_grades() -> list[int]:
+    return [4, 5, 6, 7, 8, 10, 11]  # seed 000: 小学4~6年级，初中1~2年级，高中1~2年级
+
+
+class Campaign(models.Model):
+    """A screening round (测评批次): which instruments, scored with which pinned rule-set version, for whom, when."""
+
+    name = models.CharField(_("name"), max_length=100)
+    school_year = models.CharField(_("school year"), max_length=9, help_text=_("e.g. 2026-2027"))
+    term = models.CharField(_("term"), max_length=8, choices=CampaignTerm.choices)
+    instruments = models.ManyToManyField(Instrument, through="CampaignInstrument", verbose_name=_("instruments"))
+    ruleset = models.ForeignKey(RuleSet, on_delete=models.PROTECT, verbose_name=_("tiering rule set"))
+    target_grades = models.JSONField(_("target grades"), default=default_target_grades)
+    schools = models.ManyToManyField("roster.School", related_name="campaigns", verbose_name=_("schools"))
+    opens_at = models.DateTimeField(_("opens at"))
+    closes_at = models.DateTimeField(_("closes at"))
+    created_by = models.ForeignKey("roster.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("screening campaign")
+        verbose_name_plural = _("screening campaigns")
+        ordering = ["-opens_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(closes_at__gt=models.F("opens_at")), name="campaign_closes_after_it_opens"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignInstrument(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "instrument"], name="instrument_once_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.instrument_id}"
+
+
+class ResultSource(models.TextChoices):
+    PORTAL = "portal", _("Student portal")
+    IMPORT = "import", _("Imported from another platform")
+
+
+class ScreeningResult(models.Model):
+    """One student's answers in one campaign, scored and tiered. Re-scoring keeps the earlier values in history."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="results")
+    student = models.ForeignKey("roster.Student", on_delete=models.PROTECT, related_name="screening_results")
+    source = models.CharField(_("source"), max_length=8, choices=ResultSource.choices)
+    answers = models.JSONField(_("answers"))  # {instrument code: {item number: answer key}}
+    scores = models.JSONField(_("scores"))  # {instrument code: {"scales": {...}, "bands": {...}}}
+    tier = models.CharField(_("tier"), max_length=8, choices=RiskTier.choices)
+    fired_rules = models.JSONField(_("rules that fired"), default=list)  # [{id, tier, reason}] shown as the reason
+    ruleset = models.ForeignKey(RuleSet, on_delete=models.PROTECT, verbose_name=_("scored with"))
+    submitted_at = models.DateTimeField(_("submitted at"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("screening result")
+        verbose_name_plural = _("screening results")
+        ordering = ["-submitted_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "student"], name="one_result_per_student_and_campaign")
+        ]
+        indexes = [models.Index(fields=["campaign", "tier"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.student_id}"
+
+    @property
+    def flagged(self) -> bool:
+        return self.tier != RiskTier.GREEN

@@ -71,3 +71,97 @@ def definitions_load(
             report, f"{ruleset.code} v{ruleset.version}",
         )  # fmt: skip
     return report
+
+
+# --- Results ----------------------------------------------------------------------------------------------------
+
+
+class NotInvited(Exception):
+    """The student is not in this campaign's schools and grades."""
+
+
+@dataclass(frozen=True)
+class CampaignDefinitions:
+    instruments: dict  # code → definitions.Instrument, in the campaign's order
+    ruleset: object  # definitions.RuleSet
+
+
+def campaign_definitions(campaign) -> CampaignDefinitions:
+    from screening.definitions import parse_ruleset
+    from screening.models import CampaignInstrument
+
+    links = CampaignInstrument.objects.filter(campaign=campaign).select_related("instrument").order_by("position")
+    instruments = {link.instrument.code: link.instrument.parsed() for link in links}
+    return CampaignDefinitions(instruments, parse_ruleset(campaign.ruleset.definition, instruments))
+
+
+def campaign_invites(campaign, student) -> bool:
+    return (
+        student.status == "active"
+        and student.school_class.grade in campaign.target_grades
+        and campaign.schools.filter(pk=student.school_id).exists()
+    )
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    result: object  # ScreeningResult
+    outcome: str  # "new", "changed" or "unchanged"
+
+
+@transaction.atomic
+def result_record(
+    *, campaign, student, answers: dict, source: str, from_import: bool = False,
+    definitions: CampaignDefinitions | None = None, submitted_at=None,
+) -> RecordOutcome:  # fmt: skip
+    """Score and tier one student's answers and store them once per campaign; the same answers again change nothing.
+
+    Access: callers have checked the student (portal: the access code; import: the importer's scope).
+    Audit: a history row per new or changed result. A tier of yellow or above sends `student_flagged` after commit.
+    Raises NotInvited, or scoring.AnswerError for incomplete or unknown answers (nothing written).
+    """
+    from django.utils import timezone
+
+    from screening.definitions import RiskTier
+    from screening.models import ScreeningResult
+    from screening.scoring import AnswerError, score_instrument, tier_for
+    from screening.signals import student_flagged
+
+    if not campaign_invites(campaign, student):
+        raise NotInvited(f"student {student.pk} is not invited to campaign {campaign.pk}")
+    definitions = definitions or campaign_definitions(campaign)
+    unknown = set(answers) - set(definitions.instruments)
+    if unknown:
+        raise AnswerError(f"instruments {sorted(unknown)} are not in this campaign")
+    scores = {
+        code: score_instrument(
+            instrument, {int(n): v for n, v in answers.get(code, {}).items()}, from_import=from_import
+        )
+        for code, instrument in definitions.instruments.items()
+    }
+    tiered = tier_for(definitions.ruleset, scores)
+    stored_answers = {code: {str(n): key for n, key in s.answers.items()} for code, s in scores.items()}
+    fields = {
+        "answers": stored_answers,
+        "scores": {code: {"scales": s.scales, "bands": s.bands} for code, s in scores.items()},
+        "tier": tiered.tier,
+        "fired_rules": [{"id": r.id, "tier": r.tier.value, "reason": r.reason} for r in tiered.fired],
+        "ruleset_id": campaign.ruleset_id,
+    }
+    existing = ScreeningResult.objects.select_for_update().filter(campaign=campaign, student=student).first()
+    if existing is not None and all(getattr(existing, name) == value for name, value in fields.items()):
+        return RecordOutcome(existing, "unchanged")
+    if existing is None:
+        result = ScreeningResult(campaign=campaign, student=student, source=source, **fields)
+        outcome = "new"
+    else:
+        result, outcome = existing, "changed"
+        for name, value in fields.items():
+            setattr(result, name, value)
+        result.source = source
+    result.submitted_at = submitted_at or timezone.now()
+    result._change_reason = f"screening result ({source})"
+    result.save()
+    if result.tier != RiskTier.GREEN:
+        transaction.on_commit(lambda: student_flagged.send(sender=ScreeningResult, result=result))
+    return RecordOutcome(result, outcome)

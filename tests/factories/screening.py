@@ -1,0 +1,44 @@
+import datetime
+import io
+
+import factory
+from django.core.management import call_command
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from screening.models import Campaign, CampaignInstrument, CampaignTerm, Instrument, RuleSet
+from tests.factories.roster import UserFactory
+
+
+def shipped_definitions_loaded() -> None:
+    if not RuleSet.objects.exists():
+        call_command("load_instruments", stdout=io.StringIO())
+
+
+class CampaignFactory(DjangoModelFactory):
+    class Meta:
+        model = Campaign
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"2026秋季测评{n}")
+    school_year = "2026-2027"
+    term = CampaignTerm.AUTUMN
+    ruleset = factory.LazyFunction(
+        lambda: (shipped_definitions_loaded(), RuleSet.objects.get(code="adolescent-default"))[1]
+    )
+    opens_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
+    closes_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=6))
+    created_by = factory.SubFactory(UserFactory)
+
+    @factory.post_generation
+    def schools(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.schools.set(extracted)
+
+    @factory.post_generation
+    def with_instruments(self, create, extracted, **kwargs):
+        if create:
+            for position, code in enumerate(extracted or ["PHQ9", "GAD7", "ASQ"]):
+                CampaignInstrument.objects.create(
+                    campaign=self, instrument=Instrument.objects.get(code=code), position=position
+                )
