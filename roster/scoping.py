@@ -223,6 +223,18 @@ def changeable(user, model_or_qs) -> QuerySet:
     return qs.filter(subtree_q(qs.model, scope.nodes(editors)))
 
 
+def within_readers_scope(user, model_or_qs, of_model: type[Model]) -> QuerySet:
+    """Rows of `model_or_qs` inside the subtrees where the user holds a role allowed to read `of_model`.
+
+    E.g. the students whose screening results a user may import: psychology roles of their school, not its admin.
+    """
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return qs
+    return qs.filter(subtree_q(qs.model, scope.nodes(_READERS.get(of_model))))
+
+
 def may_change_some(user, model: type[Model]) -> bool:
     """Whether this user holds a role that changes or creates `model` rows somewhere (no query)."""
     scope = scope_for(user)

@@ -120,7 +120,7 @@ class ScreeningResult(models.Model):
     answers = models.JSONField(_("answers"))  # {instrument code: {item number: answer key}}
     scores = models.JSONField(_("scores"))  # {instrument code: {"scales": {...}, "bands": {...}}}
     tier = models.CharField(_("tier"), max_length=8, choices=RiskTier.choices)
-    fired_rules = models.JSONField(_("rules that fired"), default=list)  # [{id, tier, reason}] shown as the reason
+    fired_rules = models.JSONField(_("rules that fired"), default=list)  # rule ids; reasons come from `ruleset`
     ruleset = models.ForeignKey(RuleSet, on_delete=models.PROTECT, verbose_name=_("scored with"))
     submitted_at = models.DateTimeField(_("submitted at"))
     history = HistoricalRecords()

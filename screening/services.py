@@ -145,7 +145,7 @@ def result_record(
         "answers": stored_answers,
         "scores": {code: {"scales": s.scales, "bands": s.bands} for code, s in scores.items()},
         "tier": tiered.tier,
-        "fired_rules": [{"id": r.id, "tier": r.tier.value, "reason": r.reason} for r in tiered.fired],
+        "fired_rules": [r.id for r in tiered.fired],  # reasons live in the pinned rule-set version
         "ruleset_id": campaign.ruleset_id,
     }
     existing = ScreeningResult.objects.select_for_update().filter(campaign=campaign, student=student).first()

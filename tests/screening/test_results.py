@@ -42,7 +42,7 @@ def test_a_red_result_is_stored_with_its_reasons_and_flags_the_student(
         recorded = result_record(campaign=campaign, student=world.student_a1_3, answers=AT_RISK, source="portal")
     result = recorded.result
     assert (recorded.outcome, result.tier) == ("new", RiskTier.RED)
-    assert [r["id"] for r in result.fired_rules] == ["asq-acuity", "asq-positive"]
+    assert result.fired_rules == ["asq-acuity", "asq-positive"]
     assert result.ruleset == campaign.ruleset
     assert flags == [result]
 
