@@ -42,8 +42,8 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     call_command("load_instruments", stdout=io.StringIO())
-    ScreeningResult.history.all().delete()
     ScreeningResult.objects.all().delete()
+    ScreeningResult.history.all().delete()  # after the rows: deleting them writes "deleted" history records
     Campaign.objects.all().delete()
     campaign = Campaign.objects.create(
         name="bench", school_year="2026-2027", term="autumn", ruleset=RuleSet.objects.get(code="adolescent-default"),
