@@ -9,7 +9,6 @@ May import: roster only. Views, the admin action and the `issue_access_codes` co
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import secrets
@@ -17,7 +16,6 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 
-import openpyxl
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import IntegrityError, transaction
@@ -26,11 +24,10 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from openpyxl.styles import Font
 
 from roster import scoping
 from roster.models import AccessCode, School, SchoolClass, Student, StudentStatus, User
-from roster.spreadsheets import safe_cell as _formula_safe
+from roster.spreadsheets import xlsx_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +57,6 @@ def normalize_code(text: str | None) -> str:
     if not compact or not set(compact) <= _ALPHABET_SET:
         return ""
     return compact
-
-
-def safe_cell(value) -> str:
-    """Any value as spreadsheet text that will not run as a formula (leading = + - @ tab CR get an apostrophe)."""
-    return _formula_safe("" if value is None else str(value))
 
 
 def live_q(now: datetime | None = None) -> Q:
@@ -194,24 +186,10 @@ def _header() -> list[str]:
 
 def access_code_list_xlsx(codes: Iterable[AccessCode]) -> bytes:
     """One row per code (school, class, student number, name, code): every cell text, none runs as a formula."""
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = safe_cell(capfirst(AccessCode._meta.verbose_name_plural))[:31]
-    sheet.append([safe_cell(h) for h in _header()])
-    for code in codes:
-        student = code.student
-        sheet.append(
-            [safe_cell(v) for v in (student.school, student.school_class, student.student_no, student.name, code.code)]
-        )
-    for row in sheet.iter_rows():
-        for cell in row:
-            cell.number_format = "@"  # stays text when the teacher edits it (no 2.026E+09 student numbers)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for letter, width in zip("ABCDE", (24, 14, 16, 12, 14), strict=True):
-        sheet.column_dimensions[letter].width = width
-    sheet.freeze_panes = "A2"
-    sheet.print_title_rows = "1:1"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    rows = [
+        [str(student.school), str(student.school_class), student.student_no, student.name, code.code]
+        for code in codes
+        for student in (code.student,)
+    ]
+    title = str(capfirst(AccessCode._meta.verbose_name_plural))[:31]
+    return xlsx_bytes([(title, [str(h) for h in _header()], rows)])

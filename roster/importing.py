@@ -473,8 +473,9 @@ class _StudentImport(_Import):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.groups = {g.code: g.pk for g in SpecialGroup.objects.all()}
-        self.vocabulary = {**{g.name: g.code for g in SpecialGroup.objects.all()}, **{c: c for c in self.groups}}
+        groups = list(SpecialGroup.objects.all())
+        self.groups = {g.code: g.pk for g in groups}
+        self.vocabulary = {**{g.name: g.code for g in groups}, **{c: c for c in self.groups}}
 
     def clean_row(self, row: list, line: int) -> dict:
         values = {
@@ -675,21 +676,13 @@ class _StaffImport(_Import):
             node = v["school"]
             if v["class"] is not None:
                 class_id = classes.get((v["school"].pk, *v["class"]))
+                problem = None
                 if class_id is None:
-                    self.report.add_error(
-                        line,
-                        self.by_field["class"],
-                        "{}-{}".format(*v["class"]),
-                        _("No such class in this school; import the classes first."),
-                    )
-                    continue
-                if homerooms.get(class_id) not in (None, v["staff_no"]):
-                    self.report.add_error(
-                        line,
-                        self.by_field["class"],
-                        "{}-{}".format(*v["class"]),
-                        _("This class already has a homeroom teacher."),
-                    )
+                    problem = _("No such class in this school; import the classes first.")
+                elif homerooms.get(class_id) not in (None, v["staff_no"]):
+                    problem = _("This class already has a homeroom teacher.")
+                if problem:
+                    self.report.add_error(line, self.by_field["class"], "{}-{}".format(*v["class"]), problem)
                     continue
                 node = SchoolClass(pk=class_id, school=v["school"], grade=v["class"][0], number=v["class"][1])
             assignment = RoleAssignment(role=v["role"], **{LEVEL_FIELD[ROLE_LEVEL[v["role"]]]: node})

@@ -26,8 +26,13 @@ def xlsx_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
             cell.font = Font(bold=True)
         for row in rows:
             sheet.append([safe_cell(v) for v in row])
-        for column, name in zip(sheet.columns, header, strict=False):
-            sheet.column_dimensions[column[0].column_letter].width = max(10, len(str(name)) * 2 + 4)
+        for column in sheet.columns:
+            for cell in column:
+                cell.number_format = "@"  # stays text when edited: no 2.026E+09 student numbers
+            widest = max(len(str(cell.value or "")) for cell in column[:200])
+            sheet.column_dimensions[column[0].column_letter].width = min(40, max(10, widest * 2 + 2))
+        sheet.freeze_panes = "A2"
+        sheet.print_title_rows = "1:1"
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

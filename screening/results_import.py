@@ -22,7 +22,7 @@ from roster.normalize import CellError, clean_digits, clean_identifier, normaliz
 from screening.definitions import RiskTier
 from screening.models import ResultSource, ScreeningResult
 from screening.scoring import AnswerError, score_instrument, tier_for
-from screening.services import CampaignDefinitions, campaign_definitions
+from screening.services import CampaignDefinitions, campaign_definitions, result_fields
 from screening.signals import student_flagged
 
 STUDENT_NO = Column("student_no", "学号", ("student number",))
@@ -129,18 +129,8 @@ def _run(request: ResultsImport, report: ImportReport) -> None:
         except AnswerError as error:
             report.add_error(line, "", number, str(error))
             continue
-        scored.append((student_id, _fields(campaign, scores, tier_for(definitions.ruleset, scores))))
+        scored.append((student_id, result_fields(campaign, scores, tier_for(definitions.ruleset, scores))))
     _store(request, report, scored)
-
-
-def _fields(campaign, scores, tiered) -> dict:
-    return {
-        "answers": {code: {str(n): key for n, key in s.answers.items()} for code, s in scores.items()},
-        "scores": {code: {"scales": s.scales, "bands": s.bands} for code, s in scores.items()},
-        "tier": tiered.tier.value,
-        "fired_rules": [r.id for r in tiered.fired],  # reasons live in the pinned rule-set version
-        "ruleset_id": campaign.ruleset_id,
-    }
 
 
 def _store(request: ResultsImport, report: ImportReport, scored: list) -> None:

@@ -103,6 +103,17 @@ def campaign_invites(campaign, student) -> bool:
     )
 
 
+def result_fields(campaign, scores: dict, tiered) -> dict:
+    """The stored form of a scored result; reasons are not copied (they live in the pinned rule-set version)."""
+    return {
+        "answers": {code: {str(n): key for n, key in s.answers.items()} for code, s in scores.items()},
+        "scores": {code: {"scales": s.scales, "bands": s.bands} for code, s in scores.items()},
+        "tier": tiered.tier.value,
+        "fired_rules": [r.id for r in tiered.fired],
+        "ruleset_id": campaign.ruleset_id,
+    }
+
+
 @dataclass(frozen=True)
 class RecordOutcome:
     result: object  # ScreeningResult
@@ -140,14 +151,7 @@ def result_record(
         for code, instrument in definitions.instruments.items()
     }
     tiered = tier_for(definitions.ruleset, scores)
-    stored_answers = {code: {str(n): key for n, key in s.answers.items()} for code, s in scores.items()}
-    fields = {
-        "answers": stored_answers,
-        "scores": {code: {"scales": s.scales, "bands": s.bands} for code, s in scores.items()},
-        "tier": tiered.tier,
-        "fired_rules": [r.id for r in tiered.fired],  # reasons live in the pinned rule-set version
-        "ruleset_id": campaign.ruleset_id,
-    }
+    fields = result_fields(campaign, scores, tiered)
     existing = ScreeningResult.objects.select_for_update().filter(campaign=campaign, student=student).first()
     if existing is not None and all(getattr(existing, name) == value for name, value in fields.items()):
         return RecordOutcome(existing, "unchanged")
