@@ -6,6 +6,9 @@ Environment variables (all optional in development, see README):
   ALLOWED_HOSTS     comma-separated host names.
   DATABASE_URL      default: SQLite file db.sqlite3 in the project folder; postgres://... in production.
   REDIS_URL         when set, django-q2 and the cache use Redis instead of the database / local memory.
+  SITE_URL          the address staff open (links in alert emails), e.g. https://xinqiao.example.edu.cn
+  EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL
+                    the SMTP server for red-alert emails (development prints them on the worker's console).
 """
 
 import os
@@ -108,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "roster.context_processors.notifications",  # unread count in the top bar (lazy)
             ],
         },
     },
@@ -216,4 +220,19 @@ LOGGING = {
 # Roster files with more rows than this are checked and imported by the background worker, with a progress bar.
 ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
 SCREENING_PORTAL_URL = "/s/"  # printed on access-code slips
+# Absolute links in emails, which the task worker sends without a request to take the host from.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Email (red alerts). Development prints mail to the worker's console; production names its SMTP server. -------
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "xinqiao@localhost")
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True  # a cell like =HYPERLINK(...) in a roster must not run in Excel

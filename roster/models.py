@@ -374,3 +374,39 @@ class AccessCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code[:2]}******"
+
+
+class Notification(models.Model):
+    """A message to one staff member, shown in the app and, when they have an address, sent by email.
+
+    Every app notifies people through roster.notifications.notify(). One row per (recipient, kind, subject): the
+    same event notifies each person once however often its sender runs. Rows never carry screening answers or
+    full names: a masked name, the class and a link.
+    """
+
+    recipient = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("recipient")
+    )
+    kind = models.CharField(_("kind"), max_length=32)  # a short code owned by the sending app, e.g. "red_alert"
+    urgent = models.BooleanField(_("urgent"), default=False)  # shown so that it stands out (red alerts)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    link = models.CharField(_("link"), max_length=300, blank=True)  # a path on this site, e.g. /screening/…
+    subject_key = models.CharField(_("about"), max_length=100)  # what it is about, e.g. "screening_result:123"
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "subject_key"], name="notification_once_per_recipient_and_subject"
+            )
+        ]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.subject_key} → {self.recipient_id}"

@@ -70,4 +70,6 @@ EDITORS: dict[str, frozenset[str]] = {
     "roster.school": frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN}),
     "roster.schoolclass": frozenset({Role.SCHOOL_ADMIN}),
     "roster.student": frozenset({Role.SCHOOL_ADMIN}),
+    # DESIGN: the city configures campaigns city-wide; a district may run its own within its schools.
+    "screening.campaign": frozenset({Role.CITY_ADMIN, Role.CITY_CENTRE, Role.DISTRICT_ADMIN, Role.DISTRICT_CENTRE}),
 }

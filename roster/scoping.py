@@ -235,6 +235,19 @@ def within_readers_scope(user, model_or_qs, of_model: type[Model]) -> QuerySet:
     return qs.filter(subtree_q(qs.model, scope.nodes(_READERS.get(of_model))))
 
 
+def within_roles(user, model_or_qs, roles) -> QuerySet:
+    """Rows of `model_or_qs` inside the subtrees where the user holds any of `roles`.
+
+    E.g. the classes a user may proctor: their own class as its homeroom teacher, every class of their school as its
+    psychology teacher or principal. Access: any user; holding none of `roles` means an empty queryset.
+    """
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return qs
+    return qs.filter(subtree_q(qs.model, scope.nodes(frozenset(roles))))
+
+
 def may_change_some(user, model: type[Model]) -> bool:
     """Whether this user holds a role that changes or creates `model` rows somewhere (no query)."""
     scope = scope_for(user)

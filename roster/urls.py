@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from roster import views, views_access
+from roster import views, views_access, views_notifications
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,4 +9,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin-tools/access-slips/", views_access.access_slips, name="access_slips"),
     path("admin-tools/access-codes.xlsx", views_access.access_code_list, name="access_code_list"),
+    path("notifications/", views_notifications.notification_list, name="notifications"),
+    path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
+    path("notifications/read-all/", views_notifications.notification_read_all, name="notifications_read_all"),
 ]

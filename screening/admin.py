@@ -122,3 +122,6 @@ class InstrumentAdmin(DefinitionAdmin):
 @admin.register(RuleSet)
 class RuleSetAdmin(DefinitionAdmin):
     add_form = RuleSetForm
+
+
+from screening import admin_campaigns, admin_results  # noqa: E402,F401  (each admin area in its own module)

@@ -24,3 +24,9 @@ class ScreeningConfig(AppConfig):
                 {Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}
             ),
         )
+
+        # Red results alert the school's psychology teachers, principal and district centre at once.
+        from screening import alerts
+        from screening.signals import student_flagged
+
+        student_flagged.connect(alerts.on_student_flagged, dispatch_uid="screening.alerts.on_student_flagged")

@@ -233,8 +233,14 @@ def parse_instrument(data: dict) -> Instrument:
     )
 
 
-def parse_ruleset(data: dict, instruments: dict[str, Instrument] | None = None) -> RuleSet:
-    """Rules; with `instruments`, every item and scale a rule names must exist."""
+def parse_ruleset(
+    data: dict, instruments: dict[str, Instrument] | None = None, *, allow_absent: bool = False
+) -> RuleSet:
+    """Rules; with `instruments`, every item and scale a rule names must exist.
+
+    With `allow_absent` (a campaign that asks only some instruments), rules about an instrument not given are kept
+    unchecked: they never fire, because the campaign has no score for them.
+    """
     code = str(_need(data, "code", "ruleset"))
     rules = []
     for n, raw in enumerate(_need(data, "rules", f"ruleset {code}", list)):
@@ -256,10 +262,10 @@ def parse_ruleset(data: dict, instruments: dict[str, Instrument] | None = None) 
             tier = RiskTier(_need(raw, "tier", place))
         except ValueError:
             raise DefinitionError(f"{place}.tier: one of {', '.join(RiskTier.values)}") from None
-        if instruments is not None:
-            instrument = instruments.get(condition.instrument)
-            if instrument is None:
-                raise DefinitionError(f"{place}: unknown instrument {condition.instrument}")
+        instrument = instruments.get(condition.instrument) if instruments is not None else None
+        if instruments is not None and instrument is None and not allow_absent:
+            raise DefinitionError(f"{place}: unknown instrument {condition.instrument}")
+        if instrument is not None:
             numbers = {i.number for i in instrument.items}
             named = {condition.item} if condition.item is not None else set(condition.any_item)
             if condition.scale is None and named - numbers:

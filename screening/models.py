@@ -59,6 +59,12 @@ class CampaignTerm(models.TextChoices):
     SPRING = "spring", _("Spring term")
 
 
+class CampaignStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
 def default_target_grades() -> list[int]:
     return [4, 5, 6, 7, 8, 10, 11]  # seed 000: 小学4~6年级，初中1~2年级，高中1~2年级
 
@@ -75,6 +81,11 @@ class Campaign(models.Model):
     schools = models.ManyToManyField("roster.School", related_name="campaigns", verbose_name=_("schools"))
     opens_at = models.DateTimeField(_("opens at"))
     closes_at = models.DateTimeField(_("closes at"))
+    # Moved by the django-q2 schedule (screening.tasks.campaigns_open_and_close), never by hand; the portal takes
+    # answers only while the status is open and the clock is inside the window.
+    status = models.CharField(
+        _("status"), max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.SCHEDULED, editable=False
+    )
     created_by = models.ForeignKey("roster.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -123,6 +134,11 @@ class ScreeningResult(models.Model):
     fired_rules = models.JSONField(_("rules that fired"), default=list)  # rule ids; reasons come from `ruleset`
     ruleset = models.ForeignKey(RuleSet, on_delete=models.PROTECT, verbose_name=_("scored with"))
     submitted_at = models.DateTimeField(_("submitted at"))
+    # The one-time code the student answered with (portal results); used once, so a replay finds this row.
+    access_code = models.OneToOneField(
+        "roster.AccessCode", on_delete=models.PROTECT, null=True, blank=True, related_name="screening_result",
+        verbose_name=_("access code"),
+    )  # fmt: skip
     history = HistoricalRecords()
 
     class Meta:

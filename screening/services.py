@@ -92,7 +92,7 @@ def campaign_definitions(campaign) -> CampaignDefinitions:
 
     links = CampaignInstrument.objects.filter(campaign=campaign).select_related("instrument").order_by("position")
     instruments = {link.instrument.code: link.instrument.parsed() for link in links}
-    return CampaignDefinitions(instruments, parse_ruleset(campaign.ruleset.definition, instruments))
+    return CampaignDefinitions(instruments, parse_ruleset(campaign.ruleset.definition, instruments, allow_absent=True))
 
 
 def campaign_invites(campaign, student) -> bool:
@@ -120,16 +120,20 @@ class RecordOutcome:
     outcome: str  # "new", "changed" or "unchanged"
 
 
-@transaction.atomic
+class AlreadyRecorded(Exception):
+    """`only_new` was asked and the student already has a result in this campaign."""
+
+
 def result_record(
     *, campaign, student, answers: dict, source: str, from_import: bool = False,
-    definitions: CampaignDefinitions | None = None, submitted_at=None,
+    definitions: CampaignDefinitions | None = None, submitted_at=None, access_code=None, only_new: bool = False,
 ) -> RecordOutcome:  # fmt: skip
     """Score and tier one student's answers and store them once per campaign; the same answers again change nothing.
 
     Access: callers have checked the student (portal: the access code; import: the importer's scope).
     Audit: a history row per new or changed result. A tier of yellow or above sends `student_flagged` after commit.
-    Raises NotInvited, or scoring.AnswerError for incomplete or unknown answers (nothing written).
+    Raises NotInvited, or scoring.AnswerError for incomplete or unknown answers (nothing written); with `only_new`
+    (the portal: a student answers once), AlreadyRecorded instead of changing a stored result.
     """
     from django.utils import timezone
 
@@ -152,20 +156,27 @@ def result_record(
     }
     tiered = tier_for(definitions.ruleset, scores)
     fields = result_fields(campaign, scores, tiered)
-    existing = ScreeningResult.objects.select_for_update().filter(campaign=campaign, student=student).first()
-    if existing is not None and all(getattr(existing, name) == value for name, value in fields.items()):
-        return RecordOutcome(existing, "unchanged")
-    if existing is None:
-        result = ScreeningResult(campaign=campaign, student=student, source=source, **fields)
-        outcome = "new"
-    else:
-        result, outcome = existing, "changed"
-        for name, value in fields.items():
-            setattr(result, name, value)
-        result.source = source
-    result.submitted_at = submitted_at or timezone.now()
-    result._change_reason = f"screening result ({source})"
-    result.save()
-    if result.tier != RiskTier.GREEN:
-        transaction.on_commit(lambda: student_flagged.send(sender=ScreeningResult, result=result))
+    # Checks above write nothing; the writes need no savepoint of their own (the portal calls this inside its
+    # transaction, where a savepoint would cost two round trips per submission).
+    with transaction.atomic(savepoint=False):
+        existing = ScreeningResult.objects.select_for_update().filter(campaign=campaign, student=student).first()
+        if existing is not None and only_new:
+            raise AlreadyRecorded(f"student {student.pk} already has a result in campaign {campaign.pk}")
+        if existing is not None and all(getattr(existing, name) == value for name, value in fields.items()):
+            return RecordOutcome(existing, "unchanged")
+        if existing is None:
+            result = ScreeningResult(
+                campaign=campaign, student=student, source=source, access_code=access_code, **fields
+            )
+            outcome = "new"
+        else:
+            result, outcome = existing, "changed"
+            for name, value in fields.items():
+                setattr(result, name, value)
+            result.source = source
+        result.submitted_at = submitted_at or timezone.now()
+        result._change_reason = f"screening result ({source})"
+        result.save()
+        if result.tier != RiskTier.GREEN:
+            transaction.on_commit(lambda: student_flagged.send(sender=ScreeningResult, result=result))
     return RecordOutcome(result, outcome)

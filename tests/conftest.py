@@ -31,6 +31,14 @@ def compiled_translations():
     main()
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Counters kept in the cache (e.g. wrong portal codes per address) must not leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def world(db):
     w = SimpleNamespace()

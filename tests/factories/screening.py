@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from screening.campaigns import status_due
 from screening.models import Campaign, CampaignInstrument, CampaignTerm, Instrument, RuleSet
 from tests.factories.roster import UserFactory
 
@@ -29,6 +30,7 @@ class CampaignFactory(DjangoModelFactory):
     opens_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
     closes_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=6))
     created_by = factory.SubFactory(UserFactory)
+    status = factory.LazyAttribute(lambda o: status_due(o.opens_at, o.closes_at, timezone.now()))
 
     @factory.post_generation
     def schools(self, create, extracted, **kwargs):

@@ -1,0 +1,265 @@
+"""Campaign admin: city and district admins/centres create campaigns over schools in their scope.
+
+A campaign's instruments, rule set, grades and schools are fixed once created (results depend on them); its name
+and window can move until it closes. Every write goes through screening.campaigns.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AdminSplitDateTime, FilteredSelectMultiple
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, Count, OuterRef, Subquery, Value, When
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from roster import scoping
+from roster.models import District, School
+from screening import campaigns as campaign_services
+from screening.models import Campaign, Instrument, RuleSet, default_target_grades
+
+
+def grade_choices():
+    return [(g, _("Grade %(grade)d") % {"grade": g}) for g in range(1, 13)]
+
+
+class Coverage:
+    ALL = "all"
+    DISTRICT = "district"
+    SCHOOLS = "schools"
+    CHOICES = [
+        (ALL, _("Every school in my scope (city-wide for city roles)")),
+        (DISTRICT, _("All schools of one district")),
+        (SCHOOLS, _("Chosen schools")),
+    ]
+
+
+# Mood, then worry, then the suicide-risk questions last (the ASQ acuity question follows a yes).
+USUAL_ORDER = ["PHQ9", "GAD7", "ASQ"]
+
+
+def _newest(model):
+    newest = model.objects.filter(code=OuterRef("code")).order_by("-version").values("pk")[:1]
+    usual = Case(*(When(code=code, then=Value(n)) for n, code in enumerate(USUAL_ORDER)), default=Value(99))
+    return model.objects.filter(pk=Subquery(newest)).order_by(usual, "code")
+
+
+class CampaignCreateForm(forms.ModelForm):
+    chosen_instruments = forms.ModelMultipleChoiceField(
+        label=_("Instruments"), queryset=Instrument.objects.none(), widget=forms.CheckboxSelectMultiple,
+        help_text=_("Asked in this order. The newest version of each instrument is used."),
+    )  # fmt: skip
+    grades = forms.TypedMultipleChoiceField(
+        label=_("Target grades"), choices=grade_choices, coerce=int, widget=forms.CheckboxSelectMultiple,
+        initial=default_target_grades,
+    )  # fmt: skip
+    coverage = forms.ChoiceField(label=_("Schools"), choices=Coverage.CHOICES, widget=forms.RadioSelect)
+    district = forms.ModelChoiceField(label=_("District"), queryset=District.objects.none(), required=False)
+    chosen_schools = forms.ModelMultipleChoiceField(
+        label=_("Chosen schools"), queryset=School.objects.none(), required=False,
+        widget=FilteredSelectMultiple(_("schools"), is_stacked=False),
+    )  # fmt: skip
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "school_year", "term", "ruleset", "opens_at", "closes_at"]
+        field_classes = {"opens_at": forms.SplitDateTimeField, "closes_at": forms.SplitDateTimeField}
+        widgets = {"opens_at": AdminSplitDateTime, "closes_at": AdminSplitDateTime}
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.schools_allowed = campaign_services.schools_for_campaigns(actor).select_related("district")
+        self.fields["chosen_instruments"].queryset = _newest(Instrument)
+        self.fields["chosen_instruments"].initial = list(self.fields["chosen_instruments"].queryset)
+        self.fields["ruleset"].queryset = _newest(RuleSet)
+        self.fields["ruleset"].initial = self.fields["ruleset"].queryset.first()
+        self.fields["district"].queryset = District.objects.filter(
+            pk__in=self.schools_allowed.values("district_id")
+        ).order_by("division_code")
+        self.fields["chosen_schools"].queryset = self.schools_allowed.order_by("code")
+        self.fields["coverage"].initial = Coverage.ALL
+
+    def _schools(self, data):
+        coverage = data.get("coverage")
+        if coverage == Coverage.DISTRICT:
+            if not data.get("district"):
+                raise ValidationError({"district": _("Choose the district.")})
+            return list(self.schools_allowed.filter(district=data["district"]))
+        if coverage == Coverage.SCHOOLS:
+            if not data.get("chosen_schools"):
+                raise ValidationError({"chosen_schools": _("Choose at least one school.")})
+            return list(data["chosen_schools"])
+        return list(self.schools_allowed)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        order = {pk: n for n, pk in enumerate(self.fields["chosen_instruments"].queryset.values_list("pk", flat=True))}
+        data["chosen_instruments"] = sorted(data["chosen_instruments"], key=lambda i: order[i.pk])
+        self.chosen = self._schools(data)
+        if not self.chosen:
+            raise ValidationError(_("There is no school in your scope to screen."))
+        campaign_services.school_year_check(data["school_year"])
+        campaign_services.ruleset_check(data["ruleset"], data["chosen_instruments"])
+        campaign_services.window_check(data["opens_at"], data["closes_at"], now=timezone.now())
+        return data
+
+    def save(self, commit=True):
+        data = self.cleaned_data
+        self.instance = campaign_services.campaign_create(
+            actor=self.actor, name=data["name"], school_year=data["school_year"], term=data["term"],
+            instruments=data["chosen_instruments"], ruleset=data["ruleset"], target_grades=data["grades"],
+            schools=self.chosen, opens_at=data["opens_at"], closes_at=data["closes_at"],
+        )  # fmt: skip
+        return self.instance
+
+    def save_m2m(self):
+        """The service set the schools and instruments."""
+
+
+class CampaignChangeForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ["name", "opens_at", "closes_at"]
+        field_classes = {"opens_at": forms.SplitDateTimeField, "closes_at": forms.SplitDateTimeField}
+        widgets = {"opens_at": AdminSplitDateTime, "closes_at": AdminSplitDateTime}
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.stored = Campaign.objects.get(pk=self.instance.pk)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if self.stored.status == "open" and data["opens_at"] != self.stored.opens_at:
+            self.add_error("opens_at", _("This campaign is already open; its opening time can no longer change."))
+        return data
+
+    def save(self, commit=True):
+        data = self.cleaned_data
+        self.instance = campaign_services.campaign_reschedule(
+            actor=self.actor, campaign=self.stored, name=data["name"], opens_at=data["opens_at"],
+            closes_at=data["closes_at"],
+        )  # fmt: skip
+        return self.instance
+
+    def save_m2m(self):
+        pass
+
+
+@admin.register(Campaign)
+class CampaignAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "school_year", "term", "status", "opens_at", "closes_at", "school_count", "ruleset"]
+    list_filter = ["status", "school_year", "term"]
+    search_fields = ["name"]
+    readonly_fields = [
+        "status", "school_year", "term", "instrument_list", "ruleset", "grade_list", "school_list", "created_by",
+        "created_at",
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return (
+            campaign_services.campaigns_visible(request.user)
+            .select_related("ruleset")
+            .annotate(school_total=Subquery(_school_counts()))
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(_("Not found, or not in your scope."))
+        return obj
+
+    def history_view(self, request, object_id, extra_context=None):
+        self.get_object(request, object_id)  # 404 unless visible; simple-history would fall back to old rows
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self.get_object(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return forms.modelform_factory(Campaign, fields=[])  # view only: nothing to post
+        form = CampaignCreateForm if obj is None else CampaignChangeForm
+        actor = request.user
+
+        class Bound(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, actor=actor, **kw)
+
+        return Bound
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [
+                "name", "school_year", "term", "chosen_instruments", "ruleset", "grades", "coverage", "district",
+                "chosen_schools", "opens_at", "closes_at",
+            ]  # fmt: skip
+        editable = ["name", "opens_at", "closes_at"] if self.has_change_permission(request, obj) else []
+        return editable + [f for f in self.get_readonly_fields(request, obj) if f not in editable]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        if self.has_change_permission(request, obj):
+            return self.readonly_fields
+        return ["name", "opens_at", "closes_at", *self.readonly_fields]
+
+    def save_form(self, request, form, change):
+        return form.instance  # written once, by the service, in save_model
+
+    def save_model(self, request, obj, form, change):
+        try:
+            obj.pk = form.save().pk  # the admin's messages and redirect use obj
+        except ValidationError as error:  # raced with the schedule (e.g. closed meanwhile)
+            raise PermissionDenied(error.messages[0]) from None
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def has_module_permission(self, request):
+        return self.admin_site.has_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.admin_site.has_permission(request)
+
+    def has_add_permission(self, request):
+        return self.admin_site.has_permission(request) and scoping.may_change_some(request.user, Campaign)
+
+    def has_change_permission(self, request, obj=None):
+        if not self.has_add_permission(request):
+            return False
+        if obj is None:
+            return True
+        changeable = campaign_services.campaigns_changeable(request.user)
+        return obj.status != "closed" and changeable.filter(pk=obj.pk).exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("schools"))
+    def school_count(self, obj):
+        return obj.school_total
+
+    @admin.display(description=_("instruments"))
+    def instrument_list(self, obj):
+        return "、".join(str(i) for i in obj.instruments.order_by("campaigninstrument__position"))
+
+    @admin.display(description=_("target grades"))
+    def grade_list(self, obj):
+        return "、".join(str(g) for g in obj.target_grades)
+
+    @admin.display(description=_("schools"))
+    def school_list(self, obj):
+        return "、".join(f"{s.code} {s.name}" for s in obj.schools.order_by("code"))
+
+
+def _school_counts():
+    through = Campaign.schools.through
+    return through.objects.filter(campaign_id=OuterRef("pk")).values("campaign_id").annotate(n=Count("pk")).values("n")
