@@ -100,13 +100,13 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
     import_template_name = "admin/screening/screeningresult/import.html"
     skip_admin_log = True  # 100,000 LogEntry rows would repeat what the history rows already record
     list_per_page = 50
-    list_display = ["student_masked", "student_no", "school", "school_class", "campaign", "tier", "source",
+    list_display = ["student_masked", "student_no", "school", "school_class", "campaign_name", "tier", "source",
                     "submitted_at"]  # fmt: skip
     list_filter = ["tier", ("campaign", RelatedOnlyFieldListFilter), "source"]
     list_select_related = ["campaign", "student__school", "student__school_class"]
     search_fields = ["=student__student_no"]
     search_help_text = _("Search by exact student number.")
-    fields = ["campaign", "student_masked", "student_no", "school", "school_class", "tier", "rules_fired",
+    fields = ["campaign_name", "student_masked", "student_no", "school", "school_class", "tier", "rules_fired",
               "scores_summary", "ruleset", "source", "submitted_at", "earlier_results"]  # fmt: skip
     readonly_fields = fields
 
@@ -138,6 +138,10 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
         return self._reads_results(request) and may_import_results(request.user)
 
     # --- List and detail: masked names, never answers ----------------------------------------------------------
+
+    @admin.display(description=_("Campaign"), ordering="campaign__opens_at")
+    def campaign_name(self, obj):
+        return obj.campaign
 
     @admin.display(description=_("student"))
     def student_masked(self, obj):
@@ -217,6 +221,16 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
 
     def get_import_data_kwargs(self, **kwargs):
         return {}
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        # A check that cannot be confirmed leaves its upload (minors' answers) behind in the temporary folder.
+        context = getattr(response, "context_data", None) or {}
+        upload = getattr(context.get("form"), "cleaned_data", {}).get("import_file")
+        stored = getattr(upload, "tmp_storage_name", None)
+        if stored and context.get("confirm_form") is None:
+            self.get_tmp_storage_class()(name=os.path.basename(stored)).remove()
+        return response
 
     def add_data_read_fail_error_to_form(self, form, e):
         if isinstance(e, FileRefused):

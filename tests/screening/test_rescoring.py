@@ -7,6 +7,7 @@ import logging
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from screening.definitions import RiskTier
 from screening.models import Campaign, RuleSet, ScreeningResult
@@ -181,5 +182,5 @@ def test_the_command_explains_what_is_wrong(campaign, stricter, results, world, 
     arguments = ["--campaign", str(campaign.pk), *arguments]
     if "--user" not in arguments:
         arguments += ["--user", "city_admin"]
-    with pytest.raises(CommandError, match=message):
+    with translation.override("en"), pytest.raises(CommandError, match=message):
         call_command("rescore_campaign", *arguments, stdout=io.StringIO())

@@ -1,13 +1,19 @@
 """The results admin as a district centre uses it: a scoped, read-only list and the import (check → confirm)."""
 
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from tablib import Dataset
 
 from screening.models import ScreeningResult
+from screening.resources import ScreeningResultResource
 from screening.services import result_record
 from screening.signals import student_flagged
 from tests.factories.screening import CampaignFactory
@@ -67,6 +73,28 @@ def test_the_list_shows_results_of_the_centres_district_only_with_masked_names(c
     assert shown == {world.student_a1_3.pk, world.student_a2.pk}  # not district B's student
     assert "王*明" in content and "王小明" not in content
     assert '"PHQ9"' not in content and "answers" not in page.context["cl"].list_display
+
+
+def test_the_list_runs_the_same_queries_for_more_results(centre, campaign, world, django_assert_num_queries):
+    result_record(campaign=campaign, student=world.student_a1_3, answers=CALM, source="portal")
+    with CaptureQueriesContext(connection) as one:
+        centre.get(LIST_URL)
+    for student in (world.student_a1_5, world.student_a2):
+        result_record(campaign=campaign, student=student, answers=CALM, source="portal")
+    with django_assert_num_queries(len(one.captured_queries)):
+        assert len(centre.get(LIST_URL).context["cl"].result_list) == 3
+
+
+def test_the_resource_imports_a_dataset_through_the_bulk_service(campaign, world):
+    dataset = Dataset(row(world.student_a1_3), row(world.student_a1_5), headers=HEADER)
+    resource = ScreeningResultResource(campaign=campaign)
+    assert "ASQ_5" in [f.column_name for f in resource.get_user_visible_fields()]
+    checked = resource.import_data(dataset, dry_run=True, user=world.counselor_a1, file_name="other.csv")
+    assert (checked.totals["new"], checked.has_validation_errors(), ScreeningResult.objects.count()) == (2, False, 0)
+    done = resource.import_data(dataset, dry_run=False, user=world.counselor_a1, file_name="other.csv")
+    assert done.report.written and ScreeningResult.objects.count() == 2
+    again = resource.import_data(dataset, dry_run=False, user=world.counselor_a1, file_name="other.csv")
+    assert (again.totals["new"], again.totals["update"], again.totals["skip"]) == (0, 0, 2)
 
 
 def test_a_result_page_is_read_only_and_404_outside_the_scope(centre, campaign, world):
@@ -156,6 +184,8 @@ def test_bad_rows_are_listed_and_nothing_can_be_confirmed(centre, campaign, worl
         "bad_answer": [row(world.student_a1_3, phq=7)],
     }[rows]
     check = _check(centre, campaign, csv_bytes([HEADER, *body]))
+    stored = Path(tempfile.gettempdir()) / Path(check.context["form"].cleaned_data["import_file"].tmp_storage_name).name
+    assert stored.name and not stored.exists()  # the rejected upload (minors' answers) is not left behind
     content = check.content.decode()
     assert message in content and 'id="results-errors"' in content
     assert check.context.get("confirm_form") is None
