@@ -10,27 +10,32 @@ May import: roster, screening. Views in screening/views_portal.py call these.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
+from django.conf import settings
 from django.core import signing
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from roster.access_codes import normalize_code
-from roster.models import AccessCode, StudentStatus
+from roster.models import AccessCode, School, SchoolClass, Student, StudentStatus
 from screening.campaigns import accepts_answers
 from screening.models import Campaign, CampaignStatus, ResultSource, ScreeningResult
 from screening.scoring import asked_items
-from screening.services import AlreadyRecorded, CampaignDefinitions, campaign_definitions, result_record
+from screening.services import CampaignDefinitions, campaign_definitions, result_record_first, result_scored
 
 logger = logging.getLogger(__name__)
 
 TOKEN_SALT = "screening.portal"  # noqa: S105 (a signing namespace, not a secret)
-CODE_CHECK_FIELDS = ("used_at", "expires_at", "student__status")
-CAMPAIGN_CHECK_FIELDS = ("status", "opens_at", "closes_at", "ruleset_id")
+# The reading steps (code, "is this you") take a school's campaigns from a per-worker copy this many seconds old at
+# most; the submission always reads the campaign itself, inside its transaction, so a stale copy can show a page for
+# a campaign that has just closed but never lets answers in after closing.
+DEFAULT_CAMPAIGN_CACHE_SECONDS = 5
 TOKEN_MAX_AGE = 3 * 60 * 60  # long enough for a slow reader, short enough that a lost page goes stale
 
 
@@ -44,9 +49,22 @@ class PortalRefusal(Exception):
 
 
 @dataclass(frozen=True)
+class CampaignWindow:
+    """What the portal's reading steps need of a campaign (the attributes `accepts_answers` reads, and more)."""
+
+    pk: int
+    name: str
+    status: str
+    opens_at: datetime
+    closes_at: datetime
+    ruleset_id: int
+    target_grades: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Visit:
     access_code: AccessCode
-    campaign: Campaign
+    campaign: Campaign | CampaignWindow
     signed: str = ""  # the token the visit was resumed from, handed on unchanged
 
     @property
@@ -56,6 +74,46 @@ class Visit:
     @property
     def token(self) -> str:
         return self.signed or signing.dumps([self.access_code.pk, self.campaign.pk], salt=TOKEN_SALT, compress=False)
+
+
+_windows: dict[int, tuple[float, tuple[CampaignWindow, ...]]] = {}
+_windows_lock = threading.Lock()
+
+
+def _cache_seconds() -> float:
+    return getattr(settings, "SCREENING_PORTAL_CAMPAIGN_CACHE_SECONDS", DEFAULT_CAMPAIGN_CACHE_SECONDS)
+
+
+def school_campaign_windows(school_id: int) -> tuple[CampaignWindow, ...]:
+    """The school's campaigns that are not closed, earliest first; a copy at most a few seconds old.
+
+    A whole class enters its codes within a minute: one query per school and worker every few seconds instead of
+    one per student.
+    """
+    seconds = _cache_seconds()
+    now = time.monotonic()
+    cached = _windows.get(school_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    rows = (
+        Campaign.objects.filter(schools=school_id)
+        .exclude(status=CampaignStatus.CLOSED)
+        .order_by("opens_at", "pk")
+        .values_list("pk", "name", "status", "opens_at", "closes_at", "ruleset_id", "target_grades")
+    )
+    windows = tuple(CampaignWindow(*row[:-1], tuple(row[-1])) for row in rows)
+    if seconds > 0:
+        with _windows_lock:
+            if len(_windows) > 10_000:  # a city has a few thousand schools; never grow without bound
+                _windows.clear()
+            _windows[school_id] = (now + seconds, windows)
+    return windows
+
+
+def portal_caches_clear() -> None:
+    """Forget the per-worker copies (tests; a deployment never needs to: they expire by themselves)."""
+    _windows.clear()
+    campaign_definitions_cached.cache_clear()
 
 
 @lru_cache(maxsize=64)
@@ -120,19 +178,12 @@ def _code_checked(access_code: AccessCode | None, now) -> AccessCode:
     return access_code
 
 
-def _campaign_for(student, now) -> Campaign:
-    """The open campaign this student has not answered yet; a clear refusal when there is none."""
-    answered = ScreeningResult.objects.filter(campaign=OuterRef("pk"), student=student)
-    candidates = [
-        campaign
-        for campaign in Campaign.objects.filter(schools=student.school_id)
-        .exclude(status=CampaignStatus.CLOSED)
-        .annotate(answered=Exists(answered))
-        .only(*CAMPAIGN_CHECK_FIELDS, "name", "target_grades")
-        .order_by("opens_at")
-        if student.school_class.grade in campaign.target_grades  # a JSON list: filtered here, portably
-    ]
-    pending = [c for c in candidates if not c.answered]
+def _campaign_for(student, answered: set[int], now) -> CampaignWindow:
+    """The open campaign this student has not answered yet (`answered`: ids of campaigns with a stored result);
+    a clear refusal when there is none."""
+    grade = student.school_class.grade
+    candidates = [c for c in school_campaign_windows(student.school_id) if grade in c.target_grades]
+    pending = [c for c in candidates if c.pk not in answered]
     for campaign in pending:
         if accepts_answers(campaign, now):
             return campaign
@@ -150,20 +201,76 @@ def _campaign_for(student, now) -> Campaign:
     )
 
 
-def _load_code(**lookup) -> AccessCode | None:
-    """The code with what the confirmation page shows (school, class, the name to mask) and the checks read."""
-    return (
-        AccessCode.objects.select_related("student__school", "student__school_class")
-        .only(
-            *CODE_CHECK_FIELDS,
-            "student__name",
-            "student__school__name",
-            "student__school_class__grade",
-            "student__school_class__number",
-        )  # fmt: skip
-        .filter(**lookup)
-        .first()
-    )
+# --- The portal's reads, in plain SQL -----------------------------------------------------------------------------
+# Every student runs these on every step, and the ORM spends about a millisecond of CPU compiling each one (3 ms for
+# the submission's check with its subqueries: benchmarks/portal_load.py, README "Portal load"). They only read;
+# every write goes through the models, so history and signals stay as everywhere else. The statements are plain
+# SQL that SQLite and PostgreSQL both run; tests/screening/test_portal.py pins the names to the models.
+
+CODE_AND_STUDENT = """
+    SELECT c.id, c.used_at, c.expires_at, s.id, s.status, s.school_id, s.school_class_id, k.grade{extra}
+    FROM roster_accesscode c
+    JOIN roster_student s ON s.id = c.student_id
+    JOIN roster_schoolclass k ON k.id = s.school_class_id{joins}
+    WHERE {where}"""
+
+# The code a student typed, with what the confirmation page shows and the campaigns (not closed) already answered:
+# one row per answered campaign, or one row with NULL.
+SQL_CODE_START = CODE_AND_STUDENT.format(
+    extra=", s.name, sc.name, k.number, r.campaign_id",
+    joins="""
+    JOIN roster_school sc ON sc.id = s.school_id
+    LEFT JOIN screening_screeningresult r ON r.student_id = s.id
+        AND r.campaign_id IN (SELECT p.id FROM screening_campaign p WHERE p.status <> %s)""",
+    where="c.code = %s",
+)
+SQL_CODE_RESUME = CODE_AND_STUDENT.format(extra="", joins="", where="c.id = %s")
+# The submission's check, under the lock of the code row: is the campaign open now, does it invite the student's
+# school, is a result already stored.
+SQL_CODE_SUBMIT = CODE_AND_STUDENT.format(
+    extra=""",
+        EXISTS (SELECT 1 FROM screening_campaign p
+                WHERE p.id = %s AND p.status = %s AND p.opens_at <= %s AND p.closes_at > %s),
+        EXISTS (SELECT 1 FROM screening_campaign_schools cs WHERE cs.campaign_id = %s AND cs.school_id = s.school_id),
+        EXISTS (SELECT 1 FROM screening_screeningresult r WHERE r.campaign_id = %s AND r.student_id = s.id)""",
+    joins="",
+    where="c.id = %s",
+)
+
+
+def _aware(value):
+    # PostgreSQL hands back aware datetimes; SQLite's stored text comes back naive, in UTC (USE_TZ).
+    if value is None or timezone.is_aware(value):
+        return value
+    return timezone.make_aware(value, UTC)
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _code_from_row(row) -> AccessCode:
+    """An AccessCode with its student and class, built from the first columns of CODE_AND_STUDENT."""
+    code_id, used_at, expires_at, student_id, status, school_id, class_id, grade = row[:8]
+    student = Student(pk=student_id, status=status, school_id=school_id, school_class_id=class_id)
+    student.school_class = SchoolClass(pk=class_id, school_id=school_id, grade=grade)
+    access_code = AccessCode(pk=code_id, student=student, used_at=_aware(used_at), expires_at=_aware(expires_at))
+    return access_code
+
+
+def _code_for_start(code: str) -> tuple[AccessCode | None, set[int]]:
+    rows = _rows(SQL_CODE_START, [CampaignStatus.CLOSED, code])
+    if not rows:
+        return None, set()
+    access_code = _code_from_row(rows[0])
+    student_name, school_name, class_number = rows[0][8:11]
+    student = access_code.student
+    student.name = student_name
+    student.school = School(pk=student.school_id, name=school_name)
+    student.school_class.number = class_number
+    return access_code, {row[11] for row in rows if row[11] is not None}
 
 
 def portal_visit_start(typed_code: str) -> Visit:
@@ -173,18 +280,19 @@ def portal_visit_start(typed_code: str) -> Visit:
     """
     now = timezone.now()
     code = normalize_code(typed_code)
-    access_code = _code_checked(_load_code(code=code) if code else None, now)
-    return Visit(access_code, _campaign_for(access_code.student, now))
+    access_code, answered = _code_for_start(code) if code else (None, set())
+    access_code = _code_checked(access_code, now)
+    return Visit(access_code, _campaign_for(access_code.student, answered, now))
 
 
 def portal_visit_resume(token: str) -> Visit:
     """The visit a page's token names, checked again (the code may have been used, the campaign closed)."""
     code_id, campaign_id = _token_read(token)
     now = timezone.now()
-    # Only what the checks read: this runs on every questionnaire page, the portal's busiest moment.
-    light = AccessCode.objects.select_related("student").only(*CODE_CHECK_FIELDS)
-    access_code = _code_checked(light.filter(pk=code_id).first(), now)
-    campaign = Campaign.objects.only(*CAMPAIGN_CHECK_FIELDS).filter(pk=campaign_id).first()
+    rows = _rows(SQL_CODE_RESUME, [code_id])
+    access_code = _code_checked(_code_from_row(rows[0]) if rows else None, now)
+    windows = school_campaign_windows(access_code.student.school_id)
+    campaign = next((c for c in windows if c.pk == campaign_id), None)
     if campaign is None or not accepts_answers(campaign, now):
         raise _closed_meanwhile()
     return Visit(access_code, campaign, signed=token)
@@ -220,37 +328,54 @@ def portal_submit(token: str, data) -> Submission:
     Audit: the result's history row; a log line with ids only (never answers or names).
     """
     code_id, campaign_id = _token_read(token)
-    with transaction.atomic():
-        access_code = (
-            AccessCode.objects.select_for_update(of=("self",))
-            .select_related("student__school_class")
-            .only(*CODE_CHECK_FIELDS, "student__school_id", "student__school_class__grade")
-            .filter(pk=code_id)
-            .first()
-        )
-        if access_code is not None and access_code.used_at is not None:
-            stored = ScreeningResult.objects.filter(access_code=access_code, campaign_id=campaign_id).first()
-            if stored is not None:
-                return Submission(stored, replayed=True)
-        now = timezone.now()
-        access_code = _code_checked(access_code, now)
-        campaign = Campaign.objects.only(*CAMPAIGN_CHECK_FIELDS, "target_grades").filter(pk=campaign_id).first()
-        if campaign is None or not accepts_answers(campaign, now):
-            raise _closed_meanwhile()
-        definitions = definitions_for(campaign)
-        answers, missing = answers_from_form(definitions, data)
-        if missing:
-            raise MissingAnswers(missing)
-        try:
-            outcome = result_record(
-                campaign=campaign, student=access_code.student, answers=answers, source=ResultSource.PORTAL,
-                definitions=definitions, submitted_at=now, access_code=access_code, only_new=True,
-            )  # fmt: skip
-        except AlreadyRecorded:  # e.g. imported from another platform meanwhile: never overwritten from here
-            raise _answered() from None
-        AccessCode.objects.filter(pk=access_code.pk).update(used_at=now)
-    logger.info("portal submission: campaign %s, result %s", campaign.pk, outcome.result.pk)
-    return Submission(outcome.result, replayed=False)
+    try:
+        with transaction.atomic():
+            result = _submit_locked(code_id, campaign_id, data)
+    except IntegrityError:
+        # Only a result stored for this student meanwhile by another path (an import) gets here: everything above
+        # was rolled back, and the stored result is never overwritten from the portal.
+        raise _answered() from None
+    if isinstance(result, Submission):
+        return result
+    logger.info("portal submission: campaign %s, result %s", campaign_id, result.pk)
+    return Submission(result, replayed=False)
+
+
+def _submit_locked(code_id: int, campaign_id: int, data):
+    now = timezone.now()
+    sql = SQL_CODE_SUBMIT
+    if connection.features.has_select_for_update_of:  # PostgreSQL; SQLite's IMMEDIATE transactions serialise writers
+        sql += " FOR UPDATE OF c"
+    at = connection.ops.adapt_datetimefield_value(now)
+    rows = _rows(sql, [campaign_id, CampaignStatus.OPEN, at, at, campaign_id, campaign_id, code_id])
+    access_code = _code_from_row(rows[0]) if rows else None
+    if access_code is not None and access_code.used_at is not None:
+        replayed = ScreeningResult.objects.filter(access_code=access_code, campaign_id=campaign_id).first()
+        if replayed is not None:
+            return Submission(replayed, replayed=True)
+    access_code = _code_checked(access_code, now)
+    open_now, invited, answered = (bool(value) for value in rows[0][8:11])
+    if answered:  # e.g. imported from another platform meanwhile: never overwritten from here
+        raise _answered()
+    # The campaign's instruments, rule set and grades never change once created; whether it is open is read above.
+    campaign = next((c for c in school_campaign_windows(access_code.student.school_id) if c.pk == campaign_id), None)
+    if not (
+        open_now
+        and invited
+        and campaign is not None
+        and access_code.student.school_class.grade in campaign.target_grades
+    ):
+        raise _closed_meanwhile()
+    definitions = definitions_for(campaign)
+    answers, missing = answers_from_form(definitions, data)
+    if missing:
+        raise MissingAnswers(missing)
+    result = result_record_first(
+        campaign_id=campaign_id, student=access_code.student, fields=result_scored(campaign, definitions, answers),
+        source=ResultSource.PORTAL, submitted_at=now, access_code=access_code,
+    )  # fmt: skip
+    AccessCode.objects.filter(pk=access_code.pk).update(used_at=now)
+    return result
 
 
 class MissingAnswers(Exception):

@@ -124,27 +124,13 @@ class AlreadyRecorded(Exception):
     """`only_new` was asked and the student already has a result in this campaign."""
 
 
-def result_record(
-    *, campaign, student, answers: dict, source: str, from_import: bool = False,
-    definitions: CampaignDefinitions | None = None, submitted_at=None, access_code=None, only_new: bool = False,
-) -> RecordOutcome:  # fmt: skip
-    """Score and tier one student's answers and store them once per campaign; the same answers again change nothing.
+def result_scored(campaign, definitions: CampaignDefinitions, answers: dict, *, from_import: bool = False) -> dict:
+    """Score and tier one student's answers with the campaign's pinned rule set: the fields a result stores.
 
-    Access: callers have checked the student (portal: the access code; import: the importer's scope).
-    Audit: a history row per new or changed result. A tier of yellow or above sends `student_flagged` after commit.
-    Raises NotInvited, or scoring.AnswerError for incomplete or unknown answers (nothing written); with `only_new`
-    (the portal: a student answers once), AlreadyRecorded instead of changing a stored result.
+    Raises scoring.AnswerError for incomplete or unknown answers. Pure: reads and writes nothing.
     """
-    from django.utils import timezone
-
-    from screening.definitions import RiskTier
-    from screening.models import ScreeningResult
     from screening.scoring import AnswerError, score_instrument, tier_for
-    from screening.signals import student_flagged
 
-    if not campaign_invites(campaign, student):
-        raise NotInvited(f"student {student.pk} is not invited to campaign {campaign.pk}")
-    definitions = definitions or campaign_definitions(campaign)
     unknown = set(answers) - set(definitions.instruments)
     if unknown:
         raise AnswerError(f"instruments {sorted(unknown)} are not in this campaign")
@@ -154,10 +140,41 @@ def result_record(
         )
         for code, instrument in definitions.instruments.items()
     }
-    tiered = tier_for(definitions.ruleset, scores)
-    fields = result_fields(campaign, scores, tiered)
-    # Checks above write nothing; the writes need no savepoint of their own (the portal calls this inside its
-    # transaction, where a savepoint would cost two round trips per submission).
+    return result_fields(campaign, scores, tier_for(definitions.ruleset, scores))
+
+
+def _result_save(result, source: str, submitted_at) -> None:
+    from django.utils import timezone
+
+    from screening.definitions import RiskTier
+    from screening.models import ScreeningResult
+    from screening.signals import student_flagged
+
+    result.submitted_at = submitted_at or timezone.now()
+    result._change_reason = f"screening result ({source})"
+    result.save()
+    if result.tier != RiskTier.GREEN:
+        transaction.on_commit(lambda: student_flagged.send(sender=ScreeningResult, result=result))
+
+
+def result_record(
+    *, campaign, student, answers: dict, source: str, from_import: bool = False,
+    definitions: CampaignDefinitions | None = None, submitted_at=None, access_code=None, only_new: bool = False,
+) -> RecordOutcome:  # fmt: skip
+    """Score and tier one student's answers and store them once per campaign; the same answers again change nothing.
+
+    Access: callers have checked the student (portal: the access code; import: the importer's scope).
+    Audit: a history row per new or changed result. A tier of yellow or above sends `student_flagged` after commit.
+    Raises NotInvited, or scoring.AnswerError for incomplete or unknown answers (nothing written); with `only_new`
+    (a student answers once), AlreadyRecorded instead of changing a stored result.
+    """
+    from screening.models import ScreeningResult
+
+    if not campaign_invites(campaign, student):
+        raise NotInvited(f"student {student.pk} is not invited to campaign {campaign.pk}")
+    fields = result_scored(campaign, definitions or campaign_definitions(campaign), answers, from_import=from_import)
+    # Checks above write nothing; the writes need no savepoint of their own (callers inside a transaction would
+    # pay two round trips per result for one).
     with transaction.atomic(savepoint=False):
         existing = ScreeningResult.objects.select_for_update().filter(campaign=campaign, student=student).first()
         if existing is not None and only_new:
@@ -174,9 +191,20 @@ def result_record(
             for name, value in fields.items():
                 setattr(result, name, value)
             result.source = source
-        result.submitted_at = submitted_at or timezone.now()
-        result._change_reason = f"screening result ({source})"
-        result.save()
-        if result.tier != RiskTier.GREEN:
-            transaction.on_commit(lambda: student_flagged.send(sender=ScreeningResult, result=result))
+        _result_save(result, source, submitted_at)
     return RecordOutcome(result, outcome)
+
+
+def result_record_first(*, campaign_id: int, student, fields: dict, source: str, submitted_at=None, access_code=None):
+    """Store a student's first result in a campaign, scored by `result_scored`.
+
+    For a caller that has already checked, in its own transaction and under a lock, that the campaign invites the
+    student and that no result is stored (the portal does both in the one query that locks the access code). A result
+    stored meanwhile by another path (an import) breaks the unique constraint: IntegrityError, and the caller's
+    transaction is rolled back whole. Audit: the result's history row; `student_flagged` after commit when flagged.
+    """
+    from screening.models import ScreeningResult
+
+    result = ScreeningResult(campaign_id=campaign_id, student=student, source=source, access_code=access_code, **fields)
+    _result_save(result, source, submitted_at)
+    return result

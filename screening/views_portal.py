@@ -92,7 +92,7 @@ def _steps_html(steps) -> str:
 
 
 @lru_cache(maxsize=128)
-def _blank_steps_html(campaign_id: int, ruleset_id: int, language: str) -> tuple[str, int]:
+def blank_steps_html(campaign_id: int, ruleset_id: int, language: str) -> tuple[str, int]:
     # The empty questionnaire is the same for every student of a campaign: rendered once per worker and language.
     steps = _steps(campaign_id, ruleset_id)
     return _steps_html(steps), len(steps)
@@ -104,7 +104,7 @@ def _questions(request, visit, chosen=None, missing=(), status=200):
         steps = _steps(campaign.pk, campaign.ruleset_id, chosen, missing)
         steps_html, step_count = _steps_html(steps), len(steps)
     else:
-        steps_html, step_count = _blank_steps_html(campaign.pk, campaign.ruleset_id, get_language())
+        steps_html, step_count = blank_steps_html(campaign.pk, campaign.ruleset_id, get_language())
     return render(
         request,
         "screening/portal/answer.html",

@@ -36,7 +36,12 @@ def empty_cache():
     """Counters kept in the cache (e.g. wrong portal codes per address) must not leak from one test to the next."""
     from django.core.cache import cache
 
+    from screening import portal, views_portal
+
     cache.clear()
+    # Per-worker copies keyed by ids: SQLite hands the same ids out again after a test's rollback.
+    portal.portal_caches_clear()
+    views_portal.blank_steps_html.cache_clear()
 
 
 @pytest.fixture
