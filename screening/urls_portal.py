@@ -13,4 +13,5 @@ urlpatterns = [
     path("done/", views_portal.done, name="done"),
     path("received/", views_portal.received, name="received"),
     path("help/", views_portal.help_page, name="help"),
+    path("language/<str:code>/", views_portal.language, name="language"),
 ]

@@ -3,11 +3,18 @@
 No session, no account: each page carries the signed token from screening.portal. Answers are never shown back.
 """
 
+import re
 from functools import lru_cache
 
+from django.conf import settings
 from django.core.cache import cache
+from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import conditional_escape
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -44,8 +51,33 @@ def _count_failure(request) -> None:
         cache.add(key, 1, FAILED_CODES_WINDOW)
 
 
+# --- Pages rendered once, filled per student ----------------------------------------------------------------------
+# Every student of a campaign sees the same pages but for a few values (the CSRF token, the visit's token, their
+# masked name). Django's template engine spends about a millisecond on each of them, a fifth of the portal's CPU
+# under load (benchmarks/portal_load.py); so each page is rendered once per worker, language and set of non-empty
+# values, with named slots where those values go, and a request only fills the slots, escaped as the template would.
+
+_SLOT = "\ue000{}\ue001"  # private-use characters: never in a translation, left alone by escaping
+_SLOTS = re.compile("\ue000(\\w+)\ue001")
+
+
+@lru_cache(maxsize=256)
+def _shell(template: str, language: str, filled: frozenset, fixed: tuple) -> tuple[str, ...]:
+    # `filled`: the slots with a value (an empty one renders as empty, so `{% if slot %}` takes the same branch).
+    context = {**dict(fixed), **{name: mark_safe(_SLOT.format(name)) for name in filled}}  # noqa: S308
+    return tuple(_SLOTS.split(render_to_string(template, context)))
+
+
+def _page(request, template: str, slots: dict, fixed: tuple = (), status: int = 200) -> HttpResponse:
+    """`template` with `slots` (per student, escaped) and `fixed` (hashable pairs, the same for many students)."""
+    values = {**slots, "csrf_token": get_token(request)}
+    parts = _shell(template, get_language(), frozenset(name for name, value in values.items() if value), fixed)
+    html = "".join(part if i % 2 == 0 else conditional_escape(values[part]) for i, part in enumerate(parts))
+    return HttpResponse(html, status=status)
+
+
 def _start(request, error: str = "", status: int = 200):
-    return render(request, "screening/portal/start.html", {"error": error}, status=status)
+    return _page(request, "screening/portal/start.html", {"error": error}, status=status)
 
 
 def _steps(campaign_id: int, ruleset_id: int, chosen=None, missing=()):
@@ -100,17 +132,13 @@ def blank_steps_html(campaign_id: int, ruleset_id: int, language: str) -> tuple[
 
 def _questions(request, visit, chosen=None, missing=(), status=200):
     campaign = visit.campaign
-    if chosen or missing:
+    if chosen or missing:  # sent back with the blank items marked: rare, rendered whole
         steps = _steps(campaign.pk, campaign.ruleset_id, chosen, missing)
-        steps_html, step_count = _steps_html(steps), len(steps)
-    else:
-        steps_html, step_count = blank_steps_html(campaign.pk, campaign.ruleset_id, get_language())
-    return render(
-        request,
-        "screening/portal/answer.html",
-        {"visit": visit, "steps_html": steps_html, "missing": missing, "step_count": step_count},
-        status=status,
-    )
+        context = {"token": visit.token, "steps_html": _steps_html(steps), "missing": missing, "step_count": len(steps)}
+        return render(request, "screening/portal/answer.html", context, status=status)
+    steps_html, step_count = blank_steps_html(campaign.pk, campaign.ruleset_id, get_language())
+    fixed = (("steps_html", steps_html), ("step_count", step_count))
+    return _page(request, "screening/portal/answer.html", {"token": visit.token}, fixed, status=status)
 
 
 @never_cache
@@ -127,16 +155,14 @@ def start(request):
             _count_failure(request)
         return _start(request, refusal.message)
     student = visit.student
-    return render(
-        request,
-        "screening/portal/confirm.html",
-        {
-            "visit": visit,
-            "school": student.school,
-            "school_class": student.school_class,
-            "masked_name": mask_name(student.name),
-        },
-    )
+    slots = {
+        "token": visit.token,
+        "school_name": student.school.name,
+        "class_name": str(student.school_class),
+        "masked_name": mask_name(student.name),
+        "campaign_name": visit.campaign.name,
+    }
+    return _page(request, "screening/portal/confirm.html", slots)
 
 
 @never_cache
@@ -168,16 +194,43 @@ def answer(request):
     return redirect("portal:done" if not submission.replayed else "portal:received")
 
 
+@lru_cache(maxsize=32)
+def _same_for_everyone(template: str, language: str, url_name: str, replayed: bool = False) -> str:
+    # The thank-you and help pages hold nothing of the student's, not even a CSRF token (the language links are
+    # plain links): rendered once per worker and language, as every student of a class ends on them.
+    return render_to_string(template, {"replayed": replayed, "language_next": reverse(url_name)})
+
+
 @require_GET
 def done(request):
-    return render(request, "screening/portal/done.html", {"replayed": False})
+    return HttpResponse(_same_for_everyone("screening/portal/done.html", get_language(), "portal:done"))
 
 
 @require_GET
 def received(request):
-    return render(request, "screening/portal/done.html", {"replayed": True})
+    return HttpResponse(_same_for_everyone("screening/portal/done.html", get_language(), "portal:received", True))
 
 
 @require_GET
 def help_page(request):
-    return render(request, "screening/portal/help.html")
+    return HttpResponse(_same_for_everyone("screening/portal/help.html", get_language(), "portal:help"))
+
+
+@require_GET
+def language(request, code: str):
+    """Switch the portal's language with a plain link: the pages students end on then need no CSRF token. Pages
+    reached by a form (is this you, the questions) link back to the start page, as their answers are not kept."""
+    if code not in dict(settings.LANGUAGES):
+        raise Http404
+    target = request.GET.get("next", "")
+    if not target.startswith(reverse("portal:start")) or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("portal:start")
+    response = redirect(target)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME, code, max_age=settings.LANGUAGE_COOKIE_AGE, path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN, secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY, samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )  # fmt: skip
+    return response

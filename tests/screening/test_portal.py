@@ -1,6 +1,8 @@
 """The student portal, walked as a student would: code → is this you → the instruments → thank you."""
 
 import datetime
+import html
+import re
 import threading
 
 import pytest
@@ -38,7 +40,9 @@ def enter(client, typed):
 
 
 def token_of(response) -> str:
-    return response.context["visit"].token
+    found = re.search(r'name="token" value="([^"]+)"', response.content.decode())
+    assert found, response.content.decode()
+    return html.unescape(found.group(1))
 
 
 def walk_to_questions(client, code):
@@ -206,3 +210,57 @@ def test_guessing_codes_is_slowed_down_per_address(client, campaign, code, setti
         enter(client, "ZZZZZZZZ")
     response = enter(client, code.code)  # even a right code waits
     assert response.status_code == 429
+
+
+def test_the_language_links_switch_and_come_back_to_the_same_page(client):
+    help_zh = client.get(reverse("portal:help"))
+    assert "心理援助热线".encode() in help_zh.content or b"12356" in help_zh.content
+    assert b'href="/s/language/en/?next=/s/help/"' in help_zh.content
+    switched = client.get(reverse("portal:language", args=["en"]), {"next": "/s/help/"})
+    assert switched.status_code == 302 and switched["Location"] == "/s/help/"
+    assert switched.cookies["django_language"].value == "en"
+    help_en = client.get(reverse("portal:help"))
+    assert b"Youth hotline" in help_en.content
+    # The pages are rendered once per language: Chinese is still Chinese for the next student.
+    client.cookies.pop("django_language")
+    assert b"Youth hotline" not in client.get(reverse("portal:help")).content
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/s/", "//evil.example/s/", "/admin/", "", "/s/\\evil"])
+def test_the_language_link_never_leads_outside_the_portal(client, target):
+    response = client.get(reverse("portal:language", args=["en"]), {"next": target})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/s/") and not response["Location"].startswith("//")
+    assert client.get(reverse("portal:language", args=["xx"])).status_code == 404
+
+
+def test_pages_reached_by_a_form_switch_language_back_to_the_start_page(client, campaign, code):
+    questions = walk_to_questions(client, code)
+    assert b'href="/s/language/en/?next=/s/"' in questions.content
+    assert b"/s/confirm/" not in questions.content.split(b"language-switcher")[1].split(b"</nav>")[0]
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_pages_filled_from_a_shell_match_the_template_rendered_whole(rf, language, world, campaign):
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from screening import views_portal
+
+    def same(response, template, context):
+        request = rf.get("/s/")
+        expected = render_to_string(template, context, request)
+        token = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+        assert token.sub("CSRF", response.content.decode()) == token.sub("CSRF", expected)
+
+    slots = {"token": "a:b&c", "school_name": "<东湖> & “一中”", "class_name": "7年级3班", "masked_name": "王*明",
+             "campaign_name": "2026 <秋季>"}  # fmt: skip
+    with translation.override(language):
+        for error in ("", "代码 <错误> & 'x'"):
+            same(views_portal._start(rf.get("/s/"), error), "screening/portal/start.html", {"error": error})
+        same(views_portal._page(rf.post("/s/"), "screening/portal/confirm.html", slots),
+             "screening/portal/confirm.html", slots)  # fmt: skip
+        steps_html, count = views_portal.blank_steps_html(campaign.pk, campaign.ruleset_id, language)
+        fixed = (("steps_html", steps_html), ("step_count", count))
+        same(views_portal._page(rf.post("/s/"), "screening/portal/answer.html", {"token": "t<1>"}, fixed),
+             "screening/portal/answer.html", {"token": "t<1>", **dict(fixed)})  # fmt: skip
