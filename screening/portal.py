@@ -205,7 +205,7 @@ def _campaign_for(student, answered: set[int], now) -> CampaignWindow:
 # Every student runs these on every step, and the ORM spends about a millisecond of CPU compiling each one (3 ms for
 # the submission's check with its subqueries: benchmarks/portal_load.py, README "Portal load"). They only read;
 # every write goes through the models, so history and signals stay as everywhere else. The statements are plain
-# SQL that SQLite and PostgreSQL both run; tests/screening/test_portal.py pins the names to the models.
+# SQL that SQLite and PostgreSQL both run; tests/screening/test_portal.py runs each of them on both (CI).
 
 CODE_AND_STUDENT = """
     SELECT c.id, c.used_at, c.expires_at, s.id, s.status, s.school_id, s.school_class_id, k.grade{extra}

@@ -4,6 +4,7 @@ import datetime
 import html
 import re
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from roster.access_codes import access_codes_issue
 from roster.models import AccessCode, Student
+from screening import portal
 from screening.models import ScreeningResult
 from tests.factories.screening import CampaignFactory
 
@@ -145,10 +147,14 @@ def test_answers_outside_the_window_are_refused(client, world, code):
     assert "尚未开始".encode() in response.content
 
 
-def test_a_campaign_that_closes_while_answering_refuses_the_answers(client, campaign, code):
+def test_a_campaign_that_closes_while_answering_refuses_the_answers(client, campaign, code, settings):
+    settings.SCREENING_PORTAL_CAMPAIGN_CACHE_SECONDS = 600
     questions = walk_to_questions(client, code)
     campaign.closes_at = timezone.now() - datetime.timedelta(seconds=1)
     campaign.save()
+    # The reading steps' copy still says open; the submission reads the campaign itself.
+    (window,) = portal.school_campaign_windows(campaign.schools.first().pk)
+    assert window.closes_at > timezone.now()
     response = client.post(reverse("portal:answer"), {"token": token_of(questions), **CALM})
     assert "已经结束".encode() in response.content
     assert ScreeningResult.objects.count() == 0
@@ -264,3 +270,31 @@ def test_pages_filled_from_a_shell_match_the_template_rendered_whole(rf, languag
         fixed = (("steps_html", steps_html), ("step_count", count))
         same(views_portal._page(rf.post("/s/"), "screening/portal/answer.html", {"token": "t<1>"}, fixed),
              "screening/portal/answer.html", {"token": "t<1>", **dict(fixed)})  # fmt: skip
+
+
+def test_a_result_imported_while_the_student_answers_is_kept_and_the_student_told(client, world, campaign, code):
+    from screening.services import result_record
+
+    questions = walk_to_questions(client, code)
+    answers = {"PHQ9": dict.fromkeys(range(1, 10), "1"), "GAD7": dict.fromkeys(range(1, 8), "0"),
+               "ASQ": dict.fromkeys(range(1, 5), "no")}  # fmt: skip
+    imported = result_record(campaign=campaign, student=world.student_a1_3, answers=answers, source="import").result
+    response = client.post(reverse("portal:answer"), {"token": token_of(questions), **CALM})
+    assert "已经完成".encode() in response.content
+    assert list(ScreeningResult.objects.values_list("pk", "source")) == [(imported.pk, "import")]
+    code.refresh_from_db()
+    assert code.used_at is None
+
+
+def test_a_new_campaign_reaches_the_portal_within_the_copy_lifetime(client, world, code, settings):
+    settings.SCREENING_PORTAL_CAMPAIGN_CACHE_SECONDS = 0.2
+    assert "现在没有向你开放的测评".encode() in enter(client, code.code).content  # nothing open: the empty list is kept
+    CampaignFactory(schools=[world.school_a1])
+    assert "现在没有向你开放的测评".encode() in enter(client, code.code).content
+    time.sleep(0.25)
+    assert "这是你吗".encode() in enter(client, code.code).content
+
+
+def test_each_language_is_offered_in_its_own_name(client):
+    page = client.get(reverse("portal:start")).content.decode()
+    assert ">English</a>" in page and "英语" not in page
