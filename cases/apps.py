@@ -5,3 +5,36 @@ from django.utils.translation import gettext_lazy as _
 class CasesConfig(AppConfig):
     name = "cases"
     verbose_name = _("Cases")
+
+    def ready(self):
+        from cases import models
+        from roster.roles import Level, Role
+        from roster.scoping import register_scoped_model
+
+        # Who reads case records (DESIGN §2): the school's psychology teachers and principal, the district centre and
+        # auditor, the city centre; a homeroom teacher only the cases whose team they sit on. Admin roles never.
+        readers = frozenset(
+            {Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.HOMEROOM_TEACHER, Role.DISTRICT_CENTRE,
+             Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}
+        )  # fmt: skip
+        # Interview notes, follow-ups (with re-assessment scores) and referrals are clinical: never homeroom teachers.
+        clinical = readers - {Role.HOMEROOM_TEACHER}
+        team_roles = frozenset({Role.HOMEROOM_TEACHER})
+
+        def paths(prefix: str) -> dict[str, str]:
+            return {
+                Level.CITY: f"{prefix}school__district__city",
+                Level.DISTRICT: f"{prefix}school__district",
+                Level.SCHOOL: f"{prefix}school",
+                Level.CLASS: f"{prefix}student__school_class",
+            }
+
+        register_scoped_model(models.Case, paths(""), readers=readers, team_roles=team_roles, team="team")
+        for model in (models.CaseTeamMember, models.InterventionPlan, models.ParentContact, models.TierChange,
+                      models.Closure):  # fmt: skip
+            register_scoped_model(model, paths("case__"), readers=readers, team_roles=team_roles, team="case__team")
+        register_scoped_model(
+            models.PlanMeasure, paths("plan__case__"), readers=readers, team_roles=team_roles, team="plan__case__team"
+        )
+        for model in (models.InterviewNote, models.FollowUp, models.Referral):
+            register_scoped_model(model, paths("case__"), readers=clinical)

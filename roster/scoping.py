@@ -33,21 +33,30 @@ from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
 # How each scoped model reaches each level of the tree: the lookup that yields that level's id.
 _PATHS: dict[type[Model], dict[str, str]] = {}
 _READERS: dict[type[Model], frozenset[str]] = {}  # models only some roles may read, whatever their subtree
+_TEAMS: dict[type[Model], tuple[frozenset[str], str]] = {}  # roles that see only rows whose team they sit on
 
 
-def register_scoped_model(model: type[Model], paths: dict[str, str], *, readers: frozenset[str] | None = None) -> None:
+def register_scoped_model(
+    model: type[Model], paths: dict[str, str], *, readers: frozenset[str] | None = None,
+    team_roles: frozenset[str] = frozenset(), team: str = "",
+) -> None:  # fmt: skip
     """Make `model` scoped: `paths` maps each Level to the lookup reaching that level's id ("pk" for itself).
 
-    Apps above roster (e.g. cases: `{Level.SCHOOL: "student__school", ...}`) call this from AppConfig.ready(),
-    so this layer scopes their rows without importing them. With `readers`, only roles in that set see any row
-    (screening answers: never homeroom teachers, DESIGN §5).
+    Apps above roster (e.g. cases: `{Level.SCHOOL: "school", ...}`) call this from AppConfig.ready(), so this layer
+    scopes their rows without importing them. With `readers`, only roles in that set see any row (screening answers:
+    never homeroom teachers, DESIGN §5). Holders of `team_roles` see, within their subtree, only the rows whose team
+    they sit on: `team` is the lookup of the team rows (with `user` and `left_at`), e.g. "team" or "case__team".
     """
     unknown = set(paths) - set(Level.values)
     if unknown:
         raise ImproperlyConfigured(f"unknown levels {unknown} for {model.__name__}")
+    if bool(team_roles) != bool(team):
+        raise ImproperlyConfigured(f"{model.__name__}: team_roles and team go together")
     _PATHS[model] = dict(paths)
     if readers is not None:
         _READERS[model] = frozenset(readers)
+    if team_roles:
+        _TEAMS[model] = (frozenset(team_roles), team)
 
 
 register_scoped_model(City, {Level.CITY: "pk"})
@@ -206,7 +215,21 @@ def visible(user, model_or_qs) -> QuerySet:
         return _staff_visible(scope, qs)
     if qs.model is ImportJob:
         return qs.filter(created_by_id=user.pk)  # an upload holds a whole roster: its uploader's alone
-    return qs.filter(subtree_q(qs.model, scope.nodes(_READERS.get(qs.model))))
+    return qs.filter(_visible_q(user, scope, qs.model))
+
+
+def _visible_q(user, scope: Scope, model: type[Model]) -> Q:
+    readers = _READERS.get(model)
+    if model not in _TEAMS:
+        return subtree_q(model, scope.nodes(readers))
+    team_roles, team = _TEAMS[model]
+    everyone = readers if readers is not None else frozenset(ROLE_LEVEL)
+    q = subtree_q(model, scope.nodes(everyone - team_roles))
+    team_nodes = scope.nodes(everyone & team_roles)
+    if any(team_nodes.values()):
+        seated = model._default_manager.filter(**{f"{team}__user": user.pk, f"{team}__left_at__isnull": True})
+        q |= subtree_q(model, team_nodes) & Q(pk__in=seated.values("pk"))
+    return q
 
 
 def changeable(user, model_or_qs) -> QuerySet:

@@ -1,0 +1,307 @@
+"""The case record (一生一案) and what its steps write: team, interviews, plan, parent contacts, referrals, follow-ups,
+tier changes and closure. Every model keeps simple-history with the acting user and a change reason.
+
+The Viewflow process that drives a case lives in `workflows` and points here; nothing in this app knows about it.
+May import: roster, screening.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from screening.definitions import RiskTier
+
+
+class CaseSource(models.TextChoices):
+    SCREENING = "screening", _("Screening result")
+    TEACHER_REFERRAL = "teacher_referral", _("Referred by staff")
+    SELF_REFERRAL = "self_referral", _("Self-referral")
+    CRITICAL_EVENT = "critical_event", _("Critical event")
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLOSING = "closing", _("Closure proposed")
+    CLOSED = "closed", _("Closed")
+    TRANSFERRED = "transferred", _("Transferred")
+
+
+ACTIVE_STATUSES = (CaseStatus.OPEN, CaseStatus.CLOSING)
+
+
+class Case(models.Model):
+    """One student's case. One active case per student: a new flag updates it; a closed case can be reopened."""
+
+    student = models.ForeignKey(
+        "roster.Student", on_delete=models.PROTECT, related_name="cases", verbose_name=_("student")
+    )
+    # The school responsible for the case now (scoping follows it; a transfer moves it with the student).
+    school = models.ForeignKey(
+        "roster.School", on_delete=models.PROTECT, related_name="cases", verbose_name=_("school")
+    )
+    source = models.CharField(_("source"), max_length=20, choices=CaseSource.choices)
+    screening_result = models.ForeignKey(
+        "screening.ScreeningResult", on_delete=models.PROTECT, null=True, blank=True, related_name="cases",
+        verbose_name=_("latest screening result"),
+    )  # fmt: skip
+    tier = models.CharField(_("tier"), max_length=8, choices=RiskTier.choices)
+    # The tier the case was opened or last flagged with, before the triage interview confirmed or changed it.
+    screened_tier = models.CharField(_("screened tier"), max_length=8, choices=RiskTier.choices, blank=True)
+    triaged = models.BooleanField(_("tier confirmed by triage"), default=False)
+    status = models.CharField(_("status"), max_length=12, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    reason = models.TextField(_("why the case was opened"), blank=True)
+    opened_at = models.DateTimeField(_("opened at"))
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("opened by"),
+    )  # fmt: skip
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student"], condition=Q(status__in=["open", "closing"]), name="one_active_case_per_student"
+            )
+        ]
+        indexes = [models.Index(fields=["school", "status", "tier"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class TeamSeat(models.TextChoices):
+    """二包一: homeroom + psychology teacher; 三包一 adds a school leader."""
+
+    PSYCHOLOGY_TEACHER = "psychology_teacher", _("Psychology teacher")
+    HOMEROOM_TEACHER = "homeroom_teacher", _("Homeroom teacher")
+    SCHOOL_LEADER = "school_leader", _("School leader")
+
+
+class CaseTeamMember(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="team", verbose_name=_("case"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="case_seats", verbose_name=_("staff member")
+    )
+    seat = models.CharField(_("seat"), max_length=20, choices=TeamSeat.choices)
+    joined_at = models.DateTimeField(_("joined at"))
+    left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("case team member")
+        verbose_name_plural = _("case team members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "seat"], condition=Q(left_at__isnull=True), name="one_member_per_seat"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "left_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.seat}"
+
+
+class InterviewNote(models.Model):
+    """调研访谈: what the psychology teacher learned. Restricted notes are for psychology teachers and the principal."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="interviews", verbose_name=_("case"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    held_at = models.DateTimeField(_("held at"))
+    note = models.TextField(_("note"))
+    restricted = models.BooleanField(_("restricted"), default=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("interview note")
+        verbose_name_plural = _("interview notes")
+        ordering = ["-held_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.held_at:%Y-%m-%d}"
+
+
+class InterventionPlan(models.Model):
+    """一生一策: the plan for one student; measures each have a responsible person."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="plans", verbose_name=_("case"))
+    goals = models.TextField(_("goals"))
+    review_on = models.DateField(_("review date"))
+    needs_referral = models.BooleanField(_("calls for a referral"), default=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("written at"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("intervention plan")
+        verbose_name_plural = _("intervention plans")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.created_at:%Y-%m-%d}"
+
+
+class PlanMeasure(models.Model):
+    plan = models.ForeignKey(InterventionPlan, on_delete=models.PROTECT, related_name="measures")
+    description = models.TextField(_("measure"))
+    responsible = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("responsible")
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("plan measure")
+        verbose_name_plural = _("plan measures")
+
+    def __str__(self) -> str:
+        return self.description[:30]
+
+
+class ContactChannel(models.TextChoices):
+    PHONE = "phone", _("Phone")
+    IN_PERSON = "in_person", _("Meeting at school")
+    HOME_VISIT = "home_visit", _("Home visit")
+    MESSAGE = "message", _("Message")
+
+
+class Consent(models.TextChoices):
+    GIVEN = "given", _("Given")
+    REFUSED = "refused", _("Refused")
+    NOT_ASKED = "not_asked", _("Not asked")
+
+
+class ParentContact(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="parent_contacts", verbose_name=_("case"))
+    contacted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    contacted_at = models.DateTimeField(_("contacted at"))
+    guardian = models.CharField(_("who"), max_length=50)
+    channel = models.CharField(_("channel"), max_length=12, choices=ContactChannel.choices)
+    outcome = models.TextField(_("outcome"))
+    consent = models.CharField(_("consent to intervention"), max_length=10, choices=Consent.choices)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("parent contact")
+        verbose_name_plural = _("parent contacts")
+        ordering = ["-contacted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.contacted_at:%Y-%m-%d}"
+
+
+class Decision(models.TextChoices):
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class Referral(models.Model):
+    """转介: to a hospital or professional institution, approved by the principal, with the parents' consent."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("case"))
+    institution = models.CharField(_("institution"), max_length=100)
+    reason = models.TextField(_("reason"))
+    parental_consent = models.CharField(_("parental consent"), max_length=10, choices=Consent.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested at"))
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    referred_on = models.DateField(_("referred on"), null=True, blank=True)
+    outcome = models.TextField(_("outcome"), blank=True)
+    feedback_received_on = models.DateField(_("feedback received on"), null=True, blank=True)
+    feedback = models.TextField(_("institution's feedback"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.institution}"
+
+
+class FollowUpOutcome(models.TextChoices):
+    CONTINUE = "continue", _("Continue")
+    ESCALATE = "escalate", _("Escalate")
+    DE_ESCALATE = "de_escalate", _("De-escalate")
+    PROPOSE_CLOSURE = "propose_closure", _("Propose closure")
+
+
+class FollowUp(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("case"))
+    held_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    held_at = models.DateTimeField(_("held at"))
+    note = models.TextField(_("note"))
+    reassessment_score = models.PositiveSmallIntegerField(_("re-assessment score"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=FollowUpOutcome.choices)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        ordering = ["-held_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.held_at:%Y-%m-%d}"
+
+
+class TierChange(models.Model):
+    """An escalation or de-escalation: requested by the team, decided by the principal (never by the requester)."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="tier_changes", verbose_name=_("case"))
+    from_tier = models.CharField(_("from"), max_length=8, choices=RiskTier.choices)
+    to_tier = models.CharField(_("to"), max_length=8, choices=RiskTier.choices)
+    reason = models.TextField(_("reason"))
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested at"))
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.from_tier}→{self.to_tier}"
+
+
+class Closure(models.Model):
+    """结案: proposed by the team, evaluated a level higher (principal for yellow, district centre for orange/red)."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="closures", verbose_name=_("case"))
+    reason = models.TextField(_("reason"))
+    evaluation = models.TextField(_("evaluation"), blank=True)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(_("proposed at"))
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("closure")
+        verbose_name_plural = _("closures")
+        ordering = ["-proposed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.decision}"

@@ -1,0 +1,465 @@
+"""The case's business rules: opening (from a flag, by hand), triage, staffing, the records each step writes,
+approvals (escalation, de-escalation, referral, closure) and reopening.
+
+Views, flows, admin actions and tasks all call these. Each checks who may act, in the service, not only in a view:
+Viewflow's transitions check nothing. Every write leaves a history row with the acting user and a change reason.
+May import: roster, screening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cases.models import (
+    ACTIVE_STATUSES,
+    Case,
+    CaseSource,
+    CaseStatus,
+    CaseTeamMember,
+    Closure,
+    Decision,
+    FollowUp,
+    InterventionPlan,
+    InterviewNote,
+    ParentContact,
+    PlanMeasure,
+    Referral,
+    TeamSeat,
+    TierChange,
+)
+from cases.tiers import SEAT_ROLE, rank, tier_rule
+from roster import scoping
+from roster.models import RoleAssignment, Student, User
+from roster.roles import Role
+from screening.definitions import RiskTier
+
+# --- Who may act ------------------------------------------------------------------------------------------------
+
+
+def _holders(role: str, case: Case):
+    """Staff holding `role` over the case's school: at the school, or at its district or city for those roles."""
+    school = case.school
+    return User.objects.filter(
+        is_active=True,
+        role_assignments__role=role,
+    ).filter(
+        Q(role_assignments__school_id=school.pk)
+        | Q(role_assignments__district_id=school.district_id)
+        | Q(role_assignments__city_id=school.district.city_id)
+    ).distinct()  # fmt: skip
+
+
+def holds(user, role: str, case: Case) -> bool:
+    return _holders(role, case).filter(pk=user.pk).exists()
+
+
+def _require(user, case: Case, *roles: str) -> None:
+    if not scoping.can_view(user, case) or not any(holds(user, role, case) for role in roles):
+        raise PermissionDenied(_("You may not do this for this case."))
+
+
+def _require_seat_or_role(user, case: Case, seat: str, role: str) -> None:
+    if on_team(user, case, seat) or (scoping.can_view(user, case) and holds(user, role, case)):
+        return
+    raise PermissionDenied(_("You may not do this for this case."))
+
+
+def on_team(user, case: Case, seat: str | None = None) -> bool:
+    members = case.team.filter(user=user, left_at__isnull=True)
+    return (members.filter(seat=seat) if seat else members).exists()
+
+
+def _require_independent(user, case: Case, requested_by_id: int | None = None) -> None:
+    """Separation of duties: nobody approves their own request, nor a request about a case whose team they sit on."""
+    if user.pk == requested_by_id or on_team(user, case):
+        raise PermissionDenied(_("You cannot approve a request about a case whose team you are on."))
+
+
+def _save(obj, actor, reason: str) -> None:
+    obj._history_user = actor
+    obj._change_reason = reason
+    obj.save()
+
+
+# --- Opening ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opening:
+    case: Case
+    outcome: str  # "opened", "reopened", "raised" (tier went up) or "unchanged"
+
+
+def case_open_for_flag(result, now=None) -> Opening:
+    """A flagged screening result (yellow or above) → the student's case: opened, reopened (a closed case keeps its
+    history), or, when one is active, updated (its tier only ever raised here; lowering needs approval).
+
+    Access: the system (the `student_flagged` event). Audit: the case's history row with the reason.
+    """
+    if result.tier == RiskTier.GREEN:
+        raise ValidationError("a green result opens no case")
+    now = now or timezone.now()
+    student = result.student
+    for attempt in range(2):  # a flag for the same student committed meanwhile: the second try finds its case
+        try:
+            with transaction.atomic():
+                return _open_for_flag(result, student, now)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open_for_flag(result, student: Student, now) -> Opening:
+    active = Case.objects.select_for_update().filter(student=student, status__in=ACTIVE_STATUSES).first()
+    if active is not None:
+        active.screening_result = result
+        active.screened_tier = result.tier
+        if rank(result.tier) > rank(active.tier):
+            reason = f"screening flag raised the tier {active.tier} → {result.tier}"
+            active.tier, active.triaged, outcome = result.tier, False, "raised"
+        else:
+            reason, outcome = f"screening flag ({result.tier}) on an open case", "unchanged"
+        _save(active, None, reason)
+        return Opening(active, outcome)
+    closed = Case.objects.select_for_update().filter(student=student, status=CaseStatus.CLOSED).first()
+    case = closed or Case(student=student, opened_at=now)
+    case.school_id = student.school_id
+    case.source = CaseSource.SCREENING
+    case.screening_result = result
+    case.tier = case.screened_tier = result.tier
+    case.triaged = False
+    case.status = CaseStatus.OPEN
+    case.closed_at = None
+    _save(case, None, "reopened by a screening flag" if closed else "opened by a screening flag")
+    return Opening(case, "reopened" if closed else "opened")
+
+
+def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW) -> Opening:
+    """Any staff member who can see the student refers them (seed 001's warning network); the case waits for a
+    psychology teacher's triage. An active case is returned as it is, with the referral in its history.
+    """
+    if not reason.strip():
+        raise ValidationError(_("Say why you are referring this student."))
+    if RiskTier(tier) == RiskTier.GREEN:
+        raise ValidationError(_("A referral needs a tier of yellow or above."))
+    if not scoping.can_view(actor, student):
+        raise PermissionDenied(_("You cannot refer a student you cannot see."))
+    now = timezone.now()
+    with transaction.atomic():
+        active = Case.objects.select_for_update().filter(student=student, status__in=ACTIVE_STATUSES).first()
+        if active is not None:
+            _save(active, actor, f"referred again by staff: {reason}")
+            return Opening(active, "unchanged")
+        closed = Case.objects.select_for_update().filter(student=student, status=CaseStatus.CLOSED).first()
+        case = closed or Case(student=student, opened_at=now)
+        case.school_id = student.school_id
+        case.source = CaseSource.TEACHER_REFERRAL
+        case.tier = case.screened_tier = tier
+        case.triaged = False
+        case.status = CaseStatus.OPEN
+        case.closed_at = None
+        case.reason = reason
+        case.opened_by = case.opened_by or actor
+        _save(case, actor, "reopened by a staff referral" if closed else "opened by a staff referral")
+    return Opening(case, "reopened" if closed else "opened")
+
+
+# --- Triage and staffing ----------------------------------------------------------------------------------------
+
+
+def case_triage(actor, case: Case, tier: str, reason: str) -> Case:
+    """The triage interview confirms or changes the screening tier. Green proposes closing it as a false positive
+    (the principal decides). Access: the school's psychology teachers."""
+    _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    if not reason.strip():
+        raise ValidationError(_("Give the reason for the tier."))
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        previous = case.tier
+        case.tier, case.triaged = tier, True
+        _save(case, actor, f"triage: {previous} → {tier}: {reason}")
+        if tier == RiskTier.GREEN:
+            closure_propose(actor, case, _("False positive at triage: %(reason)s") % {"reason": reason})
+    return case
+
+
+def team_proposal(case: Case) -> dict[str, User | None]:
+    """The team the roster suggests for the case's tier: the student's homeroom teacher, a psychology teacher and
+    (三包一) the principal of the school. Seats with nobody to fill them are None."""
+    school_roles = RoleAssignment.objects.filter(school_id=case.school_id, user__is_active=True).order_by("pk")
+    homeroom = (
+        RoleAssignment.objects.filter(role=Role.HOMEROOM_TEACHER, school_class_id=case.student.school_class_id)
+        .filter(user__is_active=True)
+        .first()
+    )
+    psychology = school_roles.filter(role=Role.PSYCHOLOGY_TEACHER).first()
+    leader = school_roles.filter(role=Role.PRINCIPAL).first()
+    found = {
+        TeamSeat.HOMEROOM_TEACHER: homeroom.user if homeroom else None,
+        TeamSeat.PSYCHOLOGY_TEACHER: psychology.user if psychology else None,
+        TeamSeat.SCHOOL_LEADER: leader.user if leader else None,
+    }
+    return {seat: found[seat] for seat in tier_rule(case.tier).seats}
+
+
+def seat_allowed(user: User, seat: str, case: Case) -> bool:
+    """Whether `user` may take `seat`: the seat's role at the case's school (homeroom: at any of its classes)."""
+    role = SEAT_ROLE[seat]
+    mine = RoleAssignment.objects.filter(user=user, role=role, user__is_active=True)
+    if role == Role.HOMEROOM_TEACHER:
+        return mine.filter(school_class__school_id=case.school_id).exists()
+    return mine.filter(school_id=case.school_id).exists()
+
+
+def team_set(actor, case: Case, members: dict[str, User], reason: str = "staffing") -> list[CaseTeamMember]:
+    """Seat the team for the case's tier: every seat of 二包一/三包一 filled, each by someone holding its role at the
+    school; seats the tier does not have are vacated. Access: the school's psychology teachers and principals, or
+    `actor=None` for the system (re-staffing after an approved tier change)."""
+    if actor is not None:
+        _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    seats = tier_rule(case.tier).seats
+    missing = [str(TeamSeat(s).label) for s in seats if members.get(s) is None]
+    if missing:
+        raise ValidationError(_("Every seat of the team needs a person: %(seats)s.") % {"seats": "、".join(missing)})
+    for seat in seats:
+        if not seat_allowed(members[seat], seat, case):
+            raise ValidationError(
+                _("%(name)s cannot take the seat “%(seat)s” at this school.")
+                % {"name": members[seat].name or members[seat].username, "seat": str(TeamSeat(seat).label)}
+            )
+    now = timezone.now()
+    with transaction.atomic():
+        current = {m.seat: m for m in case.team.select_for_update().filter(left_at__isnull=True)}
+        for seat, member in current.items():
+            if seat not in seats or members[seat].pk != member.user_id:
+                member.left_at = now
+                _save(member, actor, reason)
+        seated = []
+        for seat in seats:
+            member = current.get(seat)
+            if member is None or member.left_at is not None:
+                member = CaseTeamMember(case=case, user=members[seat], seat=seat, joined_at=now)
+                _save(member, actor, reason)
+            seated.append(member)
+    return seated
+
+
+# --- What the steps write ---------------------------------------------------------------------------------------
+
+
+def interview_record(actor, case: Case, note: str, *, held_at=None, restricted: bool = False) -> InterviewNote:
+    """调研访谈. Access: the case's psychology teacher (or any of the school's)."""
+    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    if not note.strip():
+        raise ValidationError(_("Write what the interview found."))
+    interview = InterviewNote(
+        case=case, author=actor, held_at=held_at or timezone.now(), note=note, restricted=restricted
+    )
+    _save(interview, actor, "interview")
+    return interview
+
+
+def parent_contact_record(actor, case: Case, *, guardian: str, channel: str, outcome: str, consent: str,
+                          contacted_at=None) -> ParentContact:  # fmt: skip
+    """Parent contact. Access: the case's team (usually the homeroom teacher) or the school's psychology teachers."""
+    if not on_team(actor, case):
+        _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    contact = ParentContact(
+        case=case, contacted_by=actor, contacted_at=contacted_at or timezone.now(), guardian=guardian,
+        channel=channel, outcome=outcome, consent=consent,
+    )  # fmt: skip
+    contact.full_clean(exclude=["case", "contacted_by"])
+    _save(contact, actor, "parent contact")
+    return contact
+
+
+def plan_record(actor, case: Case, *, goals: str, review_on, needs_referral: bool,
+                measures: list[tuple[str, User]]) -> InterventionPlan:  # fmt: skip
+    """一生一策: goals, measures each with a responsible team member, a review date. Access: psychology teachers."""
+    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    if not goals.strip() or not measures:
+        raise ValidationError(_("A plan needs goals and at least one measure."))
+    team = set(case.team.filter(left_at__isnull=True).values_list("user_id", flat=True))
+    if any(user.pk not in team for _, user in measures):
+        raise ValidationError(_("Each measure's responsible person must be on the case's team."))
+    with transaction.atomic():
+        plan = InterventionPlan(
+            case=case, goals=goals, review_on=review_on, needs_referral=needs_referral, author=actor,
+            created_at=timezone.now(),
+        )  # fmt: skip
+        _save(plan, actor, "intervention plan")
+        for description, user in measures:
+            _save(PlanMeasure(plan=plan, description=description, responsible=user), actor, "intervention plan")
+    return plan
+
+
+def referral_request(actor, case: Case, *, institution: str, reason: str, parental_consent: str) -> Referral:
+    """转介 asked for by the psychology teacher; the principal decides. Without the parents' consent nobody is
+    referred: the request is stored and the principal sees it, but approving it is refused."""
+    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    referral = Referral(
+        case=case, institution=institution, reason=reason, parental_consent=parental_consent, requested_by=actor,
+        requested_at=timezone.now(),
+    )  # fmt: skip
+    referral.full_clean(exclude=["case", "requested_by", "decided_by"])
+    _save(referral, actor, "referral requested")
+    return referral
+
+
+def referral_decide(actor, referral: Referral, approve: bool, note: str = "") -> Referral:
+    """Access: a principal of the school who is not on the case's team (separation of duties)."""
+    case = referral.case
+    _require(actor, case, Role.PRINCIPAL)
+    _require_independent(actor, case, referral.requested_by_id)
+    if approve and referral.parental_consent != "given":
+        raise ValidationError(_("A referral needs the parents' consent; record it first."))
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().get(pk=referral.pk)
+        if referral.decision != Decision.PENDING:
+            raise ValidationError(_("This request has already been decided."))
+        referral.decision = Decision.APPROVED if approve else Decision.REJECTED
+        referral.decided_by, referral.decided_at = actor, timezone.now()
+        _save(referral, actor, f"referral {referral.decision}: {note}".strip(": "))
+    return referral
+
+
+def referral_record_outcome(actor, referral: Referral, *, referred_on=None, outcome: str = "",
+                            feedback_received_on=None, feedback: str = "") -> Referral:  # fmt: skip
+    """The referral made, and later the institution's feedback. Access: the case's psychology teacher."""
+    _require_seat_or_role(actor, referral.case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().get(pk=referral.pk)
+        if referral.decision != Decision.APPROVED:
+            raise ValidationError(_("Only an approved referral can be made."))
+        for name, value in (("referred_on", referred_on), ("outcome", outcome),
+                            ("feedback_received_on", feedback_received_on), ("feedback", feedback)):  # fmt: skip
+            if value:
+                setattr(referral, name, value)
+        _save(referral, actor, "referral feedback" if feedback else "referral made")
+    return referral
+
+
+def followup_record(actor, case: Case, *, note: str, outcome: str, reassessment_score: int | None = None) -> FollowUp:
+    """A follow-up session. Access: the case's team or the school's psychology teachers."""
+    if not on_team(actor, case):
+        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    followup = FollowUp(
+        case=case, held_by=actor, held_at=timezone.now(), note=note, outcome=outcome,
+        reassessment_score=reassessment_score,
+    )  # fmt: skip
+    followup.full_clean(exclude=["case", "held_by"])
+    _save(followup, actor, "follow-up")
+    return followup
+
+
+# --- Approvals --------------------------------------------------------------------------------------------------
+
+
+def tier_change_request(actor, case: Case, to_tier: str, reason: str) -> TierChange:
+    """Escalation or de-escalation, asked for by the team; the principal decides (DESIGN §3)."""
+    if not on_team(actor, case):
+        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    if to_tier == case.tier or RiskTier(to_tier) == RiskTier.GREEN:
+        raise ValidationError(_("Choose another tier of yellow or above; to end the case, propose closure."))
+    change = TierChange(
+        case=case, from_tier=case.tier, to_tier=to_tier, reason=reason, requested_by=actor, requested_at=timezone.now()
+    )
+    _save(change, actor, "tier change requested")
+    return change
+
+
+def tier_change_decide(actor, change: TierChange, approve: bool) -> TierChange:
+    """Access: a principal of the school not on the team. Approved, the case takes the tier and is re-staffed."""
+    case = change.case
+    _require(actor, case, Role.PRINCIPAL)
+    _require_independent(actor, case, change.requested_by_id)
+    with transaction.atomic():
+        change = TierChange.objects.select_for_update().get(pk=change.pk)
+        if change.decision != Decision.PENDING:
+            raise ValidationError(_("This request has already been decided."))
+        change.decision = Decision.APPROVED if approve else Decision.REJECTED
+        change.decided_by, change.decided_at = actor, timezone.now()
+        _save(change, actor, f"tier change {change.decision}")
+        if approve:
+            case = Case.objects.select_for_update().get(pk=case.pk)
+            case.tier = change.to_tier
+            _save(case, actor, f"tier change approved: {change.from_tier} → {change.to_tier}")
+            restaff(case, actor)
+    return change
+
+
+def restaff(case: Case, actor=None) -> None:
+    """After a tier change: keep who sits on the seats the new tier still has, fill new seats from the roster."""
+    current = {m.seat: m.user for m in case.team.filter(left_at__isnull=True).select_related("user")}
+    proposal = team_proposal(case)
+    members = {seat: current.get(seat) or proposal.get(seat) for seat in tier_rule(case.tier).seats}
+    team_set(None, case, members, reason=f"re-staffed for {case.tier}")
+
+
+def closure_approver_role(case: Case) -> str:
+    return tier_rule(case.tier if case.tier != RiskTier.GREEN else RiskTier.YELLOW).closure_approver
+
+
+def closure_propose(actor, case: Case, reason: str, evaluation: str = "") -> Closure:
+    """结案 proposed by the team (or by triage for a false positive). The case waits in status "closing"."""
+    if not on_team(actor, case):
+        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        if case.status != CaseStatus.OPEN:
+            raise ValidationError(_("Only an open case can be proposed for closure."))
+        closure = Closure(case=case, reason=reason, evaluation=evaluation, proposed_by=actor,
+                          proposed_at=timezone.now())  # fmt: skip
+        _save(closure, actor, "closure proposed")
+        case.status = CaseStatus.CLOSING
+        _save(case, actor, "closure proposed")
+    return closure
+
+
+def closure_decide(actor, closure: Closure, approve: bool, evaluation: str = "") -> Closure:
+    """A level higher evaluates (seed 001): the principal for yellow (and false positives), the district centre for
+    orange and red. Nobody decides a closure they proposed or of a case whose team they are on."""
+    case = closure.case
+    _require(actor, case, closure_approver_role(case))
+    _require_independent(actor, case, closure.proposed_by_id)
+    now = timezone.now()
+    with transaction.atomic():
+        closure = Closure.objects.select_for_update().get(pk=closure.pk)
+        if closure.decision != Decision.PENDING:
+            raise ValidationError(_("This request has already been decided."))
+        closure.decision = Decision.APPROVED if approve else Decision.REJECTED
+        closure.decided_by, closure.decided_at = actor, now
+        if evaluation:
+            closure.evaluation = evaluation
+        _save(closure, actor, f"closure {closure.decision}")
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        if approve:
+            case.status, case.closed_at = CaseStatus.CLOSED, now
+            for member in case.team.filter(left_at__isnull=True):
+                member.left_at = now
+                _save(member, actor, "case closed")
+        else:
+            case.status = CaseStatus.OPEN
+        _save(case, actor, "closed" if approve else "closure rejected")
+    return closure
+
+
+def case_reopen(actor, case: Case, reason: str) -> Case:
+    """A closed case reopened by hand, its history kept. Access: the school's psychology teachers and principals."""
+    _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        if case.status != CaseStatus.CLOSED:
+            raise ValidationError(_("Only a closed case can be reopened."))
+        if Case.objects.filter(student_id=case.student_id, status__in=ACTIVE_STATUSES).exists():
+            raise ValidationError(_("The student already has an open case."))
+        case.status, case.closed_at, case.triaged = CaseStatus.OPEN, None, False
+        _save(case, actor, f"reopened: {reason}")
+    return case
