@@ -139,6 +139,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # --- Authentication -------------------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "roster.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "roster.auth_backends.RolePermissionBackend",  # roles at a school as object permissions (Viewflow task queues)
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,0 +1,186 @@
+"""The case process, walked through its tasks as the people of tests/conftest.py would, through workflows.services
+(the same calls the task pages make): every tier to closure, approvals, the follow-up timer, who may take what."""
+
+import datetime
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
+
+from cases import services as case_services
+from cases.models import CaseStatus, Decision, TeamSeat
+from roster.roles import Role
+from screening.services import result_record
+from tests.factories.roster import staff_with_role
+from tests.factories.screening import CampaignFactory
+from tests.screening.test_reports import ANSWERS
+from workflows import services
+from workflows.flows import CaseFlow
+
+
+@pytest.fixture
+def campaign(world):
+    return CampaignFactory(schools=[world.school_a1, world.school_b1])
+
+
+@pytest.fixture
+def open_case(campaign):
+    def open_case(student, tier):
+        result = result_record(campaign=campaign, student=student, answers=ANSWERS[tier], source="import").result
+        case = case_services.case_open_for_flag(result).case
+        return case, services.case_process_start(case)
+
+    return open_case
+
+
+def active(process, node):
+    (task,) = process.task_set.filter(flow_task=node).exclude(status__in=[STATUS.DONE, STATUS.CANCELED])
+    return task
+
+
+def nodes_open(process):
+    return sorted(t.flow_task.name for t in process.task_set.exclude(status__in=[STATUS.DONE, STATUS.CANCELED]))
+
+
+def take(user, process, node):
+    task = active(process, node)
+    services.task_claim(user, task)
+    return task
+
+
+def to_follow_up(process):
+    """Time passes: the follow-up timer falls due and the every-minute tick fires it."""
+    timer = active(process, CaseFlow.wait_follow_up)
+    assert timer.status == STATUS.SCHEDULED
+    Task.objects.filter(pk=timer.pk).update(scheduled=timezone.now() - datetime.timedelta(seconds=1))
+    assert services.workflow_tick()["timers"] == 1
+    return active(process, CaseFlow.follow_up)
+
+
+def test_a_yellow_case_from_triage_to_closure(world, open_case):
+    case, process = open_case(world.student_a1_3, "yellow")
+    triage = active(process, CaseFlow.triage)
+    assert triage.status == STATUS.NEW  # in the school's queue
+    for outsider in (world.counselor_a2, world.homeroom_a1_3, world.principal_a1, world.school_admin_a1):
+        assert not triage.flow_task.can_assign(outsider, triage)
+    services.task_claim(world.counselor_a1, triage)
+    services.triage_done(world.counselor_a1, triage, tier="yellow", reason="面谈确认：学业压力")
+
+    staffing = take(world.counselor_a1, process, CaseFlow.staffing)
+    services.staffing_done(world.counselor_a1, staffing, case_services.team_proposal(case))
+    assert nodes_open(process) == ["interview"]  # yellow: parent contact is not a required step
+    interview = active(process, CaseFlow.interview)
+    assert interview.status == STATUS.ASSIGNED and interview.owner == world.counselor_a1
+    services.interview_done(world.counselor_a1, interview, note="学业压力大，睡眠差")
+
+    plan = active(process, CaseFlow.plan)
+    services.plan_done(world.counselor_a1, plan, goals="改善睡眠", review_on=datetime.date(2027, 1, 10),
+                       needs_referral=False, measures=[("每周谈话一次", world.counselor_a1),
+                                                       ("关注课堂情绪", world.homeroom_a1_3)])  # fmt: skip
+    assert nodes_open(process) == ["wait_follow_up"]
+    follow_up = to_follow_up(process)
+    assert follow_up.owner == world.counselor_a1
+    services.follow_up_done(world.counselor_a1, follow_up, note="情况稳定", outcome="propose_closure",
+                            reassessment_score=4)  # fmt: skip
+    approval = active(process, CaseFlow.approve_closure)
+    assert not approval.flow_task.can_assign(world.counselor_a1, approval)  # on the team
+    assert not approval.flow_task.can_assign(world.centre_district_a, approval)  # yellow: the principal's
+    services.task_claim(world.principal_a1, approval)
+    services.closure_decided(world.principal_a1, approval, approve=True, evaluation="同意结案")
+    process.refresh_from_db()
+    case.refresh_from_db()
+    assert process.status == STATUS.DONE and case.status == CaseStatus.CLOSED
+
+
+def test_an_orange_case_with_parent_contact_and_a_referral(world, open_case):
+    vice = staff_with_role(Role.PRINCIPAL, world.school_a1, username="vice_principal_a1")
+    case, process = open_case(world.student_a1_3, "orange")
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="orange",
+                         reason="确认")  # fmt: skip
+    services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
+                           case_services.team_proposal(case))  # fmt: skip
+    assert nodes_open(process) == ["interview", "parent_contact"]
+    contact = active(process, CaseFlow.parent_contact)
+    assert contact.owner == world.homeroom_a1_3
+    services.parent_contact_done(world.homeroom_a1_3, contact, guardian="母亲", channel="phone",
+                                 outcome="家长同意配合", consent="given")  # fmt: skip
+    assert nodes_open(process) == ["first_steps_done", "interview"]  # the join waits for the interview
+    services.interview_done(world.counselor_a1, active(process, CaseFlow.interview), note="有自伤想法")
+    services.plan_done(world.counselor_a1, active(process, CaseFlow.plan), goals="安全计划", needs_referral=True,
+                       review_on=datetime.date(2027, 1, 5), measures=[("转介评估", world.counselor_a1)])  # fmt: skip
+    services.referral_requested(world.counselor_a1, active(process, CaseFlow.request_referral),
+                                institution="市精神卫生中心", reason="需要诊断", parental_consent="given")  # fmt: skip
+    approval = active(process, CaseFlow.approve_referral)
+    assert not approval.flow_task.can_assign(world.principal_a1, approval)  # the principal sits on this team
+    services.task_claim(vice, approval)
+    services.referral_decided(vice, approval, approve=True)
+    services.referral_made(world.counselor_a1, active(process, CaseFlow.make_referral),
+                           referred_on=datetime.date(2026, 12, 8), outcome="已预约门诊")  # fmt: skip
+    assert case.referrals.get().decision == Decision.APPROVED
+    follow_up = to_follow_up(process)
+    services.follow_up_done(world.counselor_a1, follow_up, note="好转", outcome="propose_closure")
+    approval = active(process, CaseFlow.approve_closure)
+    assert not approval.flow_task.can_assign(vice, approval)  # orange: the district centre evaluates
+    services.task_claim(world.centre_district_a, approval)
+    services.closure_decided(world.centre_district_a, approval, approve=False, evaluation="再观察一个周期")
+    assert nodes_open(process) == ["wait_follow_up"]  # rejected: back to the follow-up loop
+    case.refresh_from_db()
+    assert case.status == CaseStatus.OPEN
+
+
+def test_green_at_triage_is_closed_when_the_principal_confirms_the_false_positive(world, open_case):
+    case, process = open_case(world.student_a1_3, "yellow")
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="green",
+                         reason="误报")  # fmt: skip
+    approval = take(world.principal_a1, process, CaseFlow.approve_false_positive)
+    services.closure_decided(world.principal_a1, approval, approve=True)
+    process.refresh_from_db()
+    assert process.status == STATUS.DONE and case.closures.get().decision == Decision.APPROVED
+
+
+def test_escalation_from_a_follow_up_is_approved_and_re_staffs_the_case(world, open_case):
+    case, process = open_case(world.student_a1_3, "yellow")
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
+                         reason="确认")  # fmt: skip
+    services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
+                           case_services.team_proposal(case))  # fmt: skip
+    services.interview_done(world.counselor_a1, active(process, CaseFlow.interview), note="一般")
+    services.plan_done(world.counselor_a1, active(process, CaseFlow.plan), goals="观察", needs_referral=False,
+                       review_on=datetime.date(2027, 1, 5), measures=[("观察", world.homeroom_a1_3)])  # fmt: skip
+    services.follow_up_done(world.counselor_a1, to_follow_up(process), note="出现自伤行为", outcome="escalate",
+                            to_tier="orange")  # fmt: skip
+    approval = take(world.principal_a1, process, CaseFlow.approve_tier_change)
+    services.tier_change_decided(world.principal_a1, approval, approve=True)
+    case.refresh_from_db()
+    assert case.tier == "orange"
+    assert case.team.get(seat=TeamSeat.SCHOOL_LEADER, left_at__isnull=True).user == world.principal_a1
+    timer = active(process, CaseFlow.wait_follow_up)
+    assert timer.scheduled - timezone.now() < datetime.timedelta(days=7, minutes=1)  # orange: weekly
+
+
+def test_a_task_done_by_one_person_is_refused_to_the_next_with_a_clear_message(world, open_case):
+    case, process = open_case(world.student_a1_3, "yellow")
+    triage = take(world.counselor_a1, process, CaseFlow.triage)
+    other = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor2_a1")
+    with pytest.raises(services.TaskUnavailable):
+        services.task_claim(other, triage)
+    with pytest.raises(PermissionDenied):
+        services.triage_done(other, triage, tier="orange", reason="我来")
+    services.triage_done(world.counselor_a1, triage, tier="yellow", reason="确认")
+    with pytest.raises(services.TaskUnavailable):
+        services.triage_done(world.counselor_a1, triage, tier="orange", reason="再来一次")
+    case.refresh_from_db()
+    assert case.tier == "yellow" and case.history.filter(history_change_reason__contains="再来一次").count() == 0
+
+
+def test_a_principal_never_reaches_another_schools_task(world, open_case):
+    principal_b1 = staff_with_role(Role.PRINCIPAL, world.school_b1, username="principal_b1")
+    case, process = open_case(world.student_a1_3, "yellow")
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="green",
+                         reason="误报")  # fmt: skip
+    approval = active(process, CaseFlow.approve_false_positive)
+    assert not approval.flow_task.can_assign(principal_b1, approval)
+    with pytest.raises(PermissionDenied):
+        services.task_claim(principal_b1, approval)

@@ -1,0 +1,198 @@
+"""Working a case's tasks: start the process, claim a task, do a step (the step's record written by cases.services
+inside the task's activation, under the flow lock), and the background tick that fires due timers.
+
+Viewflow's transitions check no permissions (only its views do), so every function here checks `can_assign` or
+`can_execute` itself. A task someone else has already done or taken answers with TaskUnavailable and changes nothing.
+May import: roster, screening, cases.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils.translation import gettext as _
+from viewflow.fsm import TransitionNotAllowed
+from viewflow.workflow.status import STATUS
+
+from cases import services as case_services
+from cases.models import Case, Closure, FollowUpOutcome, Referral, TierChange
+from workflows.flows import CaseFlow
+from workflows.models import CaseProcess
+
+logger = logging.getLogger(__name__)
+
+
+class TaskUnavailable(Exception):
+    """The task was done, cancelled or taken by someone else meanwhile."""
+
+    def __init__(self):
+        super().__init__(_("This task has already been done or taken by someone else. Nothing was changed."))
+
+
+# --- Starting -----------------------------------------------------------------------------------------------------
+
+
+def case_process_start(case: Case) -> CaseProcess:
+    """A process for an opened or reopened case (a case has at most one running process)."""
+    running = CaseProcess.objects.filter(case=case).exclude(status__in=(STATUS.DONE, STATUS.CANCELED)).first()
+    return running or CaseFlow.start.run(case=case)
+
+
+def on_student_flagged(sender, result, **kwargs) -> None:
+    """`student_flagged` (screening): open or update the student's case, and start its process when it (re)opens."""
+    with transaction.atomic():
+        opening = case_services.case_open_for_flag(result)
+        if opening.outcome in ("opened", "reopened"):
+            case_process_start(opening.case)
+    logger.info("case %s %s by screening result %s", opening.case.pk, opening.outcome, result.pk)
+
+
+def case_refer_and_start(actor, student, reason: str, tier: str) -> Case:
+    """A staff referral: the case (opened, or the active one) and its process, waiting for triage."""
+    with transaction.atomic():
+        opening = case_services.case_refer(actor, student, reason, tier)
+        if opening.outcome in ("opened", "reopened"):
+            case_process_start(opening.case)
+    return opening.case
+
+
+# --- Tasks --------------------------------------------------------------------------------------------------------
+
+
+def task_claim(user, task) -> None:
+    """Take a task from the school's queue."""
+    task.refresh_from_db()
+    if task.status != STATUS.NEW:
+        raise TaskUnavailable
+    if not task.flow_task.can_assign(user, task):
+        raise PermissionDenied(_("This task is not yours to take."))
+    try:
+        with task.activation() as activation:
+            activation.assign(user)
+    except TransitionNotAllowed:
+        raise TaskUnavailable from None
+
+
+def task_release(user, task) -> None:
+    """Put a task one has taken back in the school's queue."""
+    if not task.flow_task.can_unassign(user, task):
+        raise PermissionDenied(_("This task is not yours to release."))
+    try:
+        with task.activation() as activation:
+            activation.unassign()
+    except TransitionNotAllowed:
+        raise TaskUnavailable from None
+
+
+def _do(user, task, expected_node, record: Callable[[Case], object]):
+    """Run `record(case)` and complete the task, in one transaction under the flow lock; or change nothing."""
+    if task.flow_task is not expected_node:
+        raise ValueError(f"task {task.pk} is {task.flow_task}, not {expected_node}")
+    task.refresh_from_db()
+    if task.status != STATUS.ASSIGNED:
+        raise TaskUnavailable
+    if not task.flow_task.can_execute(user, task):
+        raise PermissionDenied(_("This task is not yours to do."))
+    try:
+        with task.activation() as activation:
+            if activation.task.status != STATUS.ASSIGNED:  # re-read under the lock: done by someone meanwhile
+                raise TaskUnavailable
+            activation.start(request=None)
+            outcome = record(activation.process.case)
+            activation.process.case.refresh_from_db()  # the next nodes' conditions read what the step wrote
+            activation.execute()
+    except TransitionNotAllowed:
+        raise TaskUnavailable from None
+    return outcome
+
+
+def triage_done(user, task, *, tier: str, reason: str):
+    return _do(user, task, CaseFlow.triage, lambda case: case_services.case_triage(user, case, tier, reason))
+
+
+def staffing_done(user, task, members: dict):
+    return _do(user, task, CaseFlow.staffing, lambda case: case_services.team_set(user, case, members))
+
+
+def interview_done(user, task, *, note: str, restricted: bool = False):
+    return _do(
+        user, task, CaseFlow.interview,
+        lambda case: case_services.interview_record(user, case, note, restricted=restricted),
+    )  # fmt: skip
+
+
+def parent_contact_done(user, task, **fields):
+    return _do(
+        user, task, CaseFlow.parent_contact, lambda case: case_services.parent_contact_record(user, case, **fields)
+    )
+
+
+def plan_done(user, task, **fields):
+    return _do(user, task, CaseFlow.plan, lambda case: case_services.plan_record(user, case, **fields))
+
+
+def referral_requested(user, task, **fields):
+    return _do(user, task, CaseFlow.request_referral, lambda case: case_services.referral_request(user, case, **fields))
+
+
+def referral_decided(user, task, *, approve: bool, note: str = ""):
+    def decide(case):
+        referral = case.referrals.filter(decision="pending").first() or Referral.objects.none().get()
+        return case_services.referral_decide(user, referral, approve, note)
+
+    return _do(user, task, CaseFlow.approve_referral, decide)
+
+
+def referral_made(user, task, **fields):
+    def made(case):
+        referral = case.referrals.filter(decision="approved").first()
+        return case_services.referral_record_outcome(user, referral, **fields)
+
+    return _do(user, task, CaseFlow.make_referral, made)
+
+
+def follow_up_done(user, task, *, note: str, outcome: str, reassessment_score=None, to_tier: str = "",
+                   reason: str = ""):  # fmt: skip
+    """A follow-up session; escalate/de-escalate also asks the principal for the tier, propose_closure proposes."""
+
+    def record(case):
+        followup = case_services.followup_record(
+            user, case, note=note, outcome=outcome, reassessment_score=reassessment_score
+        )
+        if outcome in (FollowUpOutcome.ESCALATE, FollowUpOutcome.DE_ESCALATE):
+            case_services.tier_change_request(user, case, to_tier, reason or note)
+        elif outcome == FollowUpOutcome.PROPOSE_CLOSURE:
+            case_services.closure_propose(user, case, reason or note)
+        return followup
+
+    return _do(user, task, CaseFlow.follow_up, record)
+
+
+def tier_change_decided(user, task, *, approve: bool):
+    def decide(case):
+        change = case.tier_changes.filter(decision="pending").first() or TierChange.objects.none().get()
+        return case_services.tier_change_decide(user, change, approve)
+
+    return _do(user, task, CaseFlow.approve_tier_change, decide)
+
+
+def closure_decided(user, task, *, approve: bool, evaluation: str = ""):
+    def decide(case):
+        closure = case.closures.filter(decision="pending").first() or Closure.objects.none().get()
+        return case_services.closure_decide(user, closure, approve, evaluation)
+
+    node = task.flow_task if task.flow_task in (CaseFlow.approve_closure, CaseFlow.approve_false_positive) else None
+    return _do(user, task, node or CaseFlow.approve_closure, decide)
+
+
+# --- Background ---------------------------------------------------------------------------------------------------
+
+
+def workflow_tick() -> dict:
+    """Fire due Viewflow timers (follow-ups, SLA boundaries). Run every minute by the django-q2 schedule."""
+    from viewflow.workflow.timers import fire_due_conditions, fire_due_start_timers, fire_due_timers
+
+    return {"timers": fire_due_timers(), "starts": fire_due_start_timers(), "conditions": fire_due_conditions()}
