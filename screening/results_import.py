@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -434,19 +435,39 @@ def _write_postgresql(campaign, new, changed, values, actor, reason, now) -> lis
     return list(zip(ids, new, strict=True)) + changed
 
 
+# Up to this many flagged results send `student_flagged` right after the commit; more (a district's import) are
+# handed to the task worker in chunks, one task per chunk: each receiver (a case opened, a red alert queued) costs
+# milliseconds, and the person importing should not wait for thousands of them. settings.SCREENING_FLAGGED_INLINE_MAX.
+FLAGGED_INLINE_MAX = 200
+
+
 def results_flagged_on_commit(result_ids: list[int]) -> None:
-    """After commit, send `student_flagged` for each of these results, loaded in chunks (not held until then)."""
+    """After commit, send `student_flagged` for each of these results: at once for a few, else in the background."""
     if not result_ids:
         return
 
     def send() -> None:
         if not student_flagged.has_listeners(ScreeningResult):
             return
+        if len(result_ids) <= getattr(settings, "SCREENING_FLAGGED_INLINE_MAX", FLAGGED_INLINE_MAX):
+            results_flagged_send(result_ids)
+            return
+        from django_q.tasks import async_task
+
         for start in range(0, len(result_ids), BATCH_SIZE):
-            chunk = result_ids[start : start + BATCH_SIZE]
-            loaded = ScreeningResult.objects.in_bulk(chunk)
-            for pk in chunk:
-                if pk in loaded:
-                    student_flagged.send(sender=ScreeningResult, result=loaded[pk])
+            async_task("screening.tasks.results_flagged_send", result_ids[start : start + BATCH_SIZE], group="flagged")
 
     transaction.on_commit(send)
+
+
+def results_flagged_send(result_ids: list[int]) -> int:
+    """Send `student_flagged` for each of these results (loaded in chunks). Returns how many were sent."""
+    sent = 0
+    for start in range(0, len(result_ids), BATCH_SIZE):
+        chunk = result_ids[start : start + BATCH_SIZE]
+        loaded = ScreeningResult.objects.in_bulk(chunk)
+        for pk in chunk:
+            if pk in loaded:
+                student_flagged.send(sender=ScreeningResult, result=loaded[pk])
+                sent += 1
+    return sent

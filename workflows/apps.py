@@ -1,3 +1,8 @@
+"""Workflows: the Viewflow processes that drive a case, their task views, inbox, SLA timers.
+
+May import: roster, screening, cases.
+"""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -5,3 +10,11 @@ from django.utils.translation import gettext_lazy as _
 class WorkflowsConfig(AppConfig):
     name = "workflows"
     verbose_name = _("Case workflows")
+
+    def ready(self):
+        from screening.signals import student_flagged
+        from workflows import services
+
+        # Every flagged student gets a case (one active case each) and its process (DESIGN §4: screening never
+        # imports workflows; it announces, workflows listens).
+        student_flagged.connect(services.on_student_flagged, dispatch_uid="workflows.on_student_flagged")

@@ -184,3 +184,51 @@ def test_a_principal_never_reaches_another_schools_task(world, open_case):
     assert not approval.flow_task.can_assign(principal_b1, approval)
     with pytest.raises(PermissionDenied):
         services.task_claim(principal_b1, approval)
+
+
+def test_a_flag_opens_a_case_waiting_for_triage_and_a_second_flag_opens_no_other(
+    world, campaign, django_capture_on_commit_callbacks
+):
+    from cases.models import Case
+    from workflows.models import CaseProcess
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result_record(campaign=campaign, student=world.student_a1_3, answers=ANSWERS["orange"], source="portal")
+    (case,) = Case.objects.all()
+    (process,) = CaseProcess.objects.filter(case=case)
+    assert case.tier == "orange" and nodes_open(process) == ["triage"]
+    other = CampaignFactory(schools=[world.school_a1])
+    with django_capture_on_commit_callbacks(execute=True):
+        result_record(campaign=other, student=world.student_a1_3, answers=ANSWERS["red"], source="portal")
+    case.refresh_from_db()
+    assert Case.objects.count() == 1 and CaseProcess.objects.count() == 1 and case.tier == "red"
+
+
+def test_a_large_import_opens_its_cases_through_the_task_worker(
+    world, campaign, settings, django_capture_on_commit_callbacks
+):
+    from cases.models import Case
+    from screening import results_import
+    from tests.factories.roster import StudentFactory
+
+    students = [StudentFactory(school_class=world.class_a1_3) for _ in range(5)]
+    results = [
+        result_record(campaign=campaign, student=s, answers=ANSWERS["yellow"], source="import").result for s in students
+    ]
+    # Above the inline limit the signals go to django-q2 (run inline by the test settings), one task per chunk.
+    settings.SCREENING_FLAGGED_INLINE_MAX = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        results_import.results_flagged_on_commit([r.pk for r in results])
+    assert Case.objects.filter(student__in=students, status="open").count() == 5
+    from django_q.models import Success
+
+    assert Success.objects.filter(func="screening.tasks.results_flagged_send").count() == 1
+
+
+def test_the_timer_tick_is_scheduled_every_minute(db):
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="workflows: fire due timers")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "workflows.services.workflow_tick", "I", 1, -1,
+    )  # fmt: skip
