@@ -267,8 +267,10 @@ def main() -> None:
         per_second[int(t - measured_from)] = per_second.get(int(t - measured_from), 0) + 1
     seconds = [per_second.get(s, 0) for s in range(args.duration)]
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"wall {finished - started:.1f} s ({args.warmup} s warm-up, {args.duration} s measured); "
-          f"completed submissions {len(every_stored)} in all, {len(stored)} measured; errors {len(errors)}")
+    print(
+        f"wall {finished - started:.1f} s ({args.warmup} s warm-up, {args.duration} s measured); "
+        f"completed submissions {len(every_stored)} in all, {len(stored)} measured; errors {len(errors)}"
+    )
     print(f"submissions/s over the measured {args.duration} s: mean {len(stored) / args.duration:.1f}, "
           f"min second {min(seconds)}, median second {statistics.median(seconds)}")  # fmt: skip
     print("completed per second:", " ".join(str(n) for n in seconds))

@@ -98,19 +98,28 @@ class CaseFlow(flow.Flow):
         .Next(this.interview)
         .Next(this.parent_contact, case=lambda a: tier_rule(a.process.case.tier).parent_contact_required)
     )
+    # SLA (DESIGN §3): the first interview and the parent contact are due a tier's time after the case opened. A due
+    # task stays where it is; the overdue path only tells the principal and ends at once (a path that opened a task
+    # inside the split would keep the join waiting forever).
     interview = (
         flow.View(_task_view())
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
+        .onCreate(this.mark_due)
+        .OnTimeout(this.interview_due, this.overdue_notice, interrupting=False)
         .Next(this.first_steps_done)
     )
     parent_contact = (
         flow.View(_task_view())
         .Assign(_seat(TeamSeat.HOMEROOM_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
+        .onCreate(this.mark_due)
+        .OnTimeout(this.parent_contact_due, this.overdue_notice, interrupting=False)
         .Next(this.first_steps_done)
     )
     first_steps_done = flow.Join().Next(this.plan)
+    overdue_notice = flow.Function(this.notify_overdue).Next(this.overdue_noticed)
+    overdue_noticed = flow.End()
 
     plan = (
         flow.View(_task_view())
@@ -168,6 +177,29 @@ class CaseFlow(flow.Flow):
         activation.process.case = case
         activation.process.save()
         return activation.process
+
+    def interview_due(self, activation):
+        case = activation.process.case
+        return case.opened_at + tier_rule(case.tier).first_interview_within
+
+    def parent_contact_due(self, activation):
+        case = activation.process.case
+        return case.opened_at + (tier_rule(case.tier).parent_contact_within or tier_rule(case.tier).follow_up_every)
+
+    def mark_due(self, activation):
+        """Record when the task was handed out and when it is due, for the inbox and lists (Viewflow keeps neither)."""
+        due = self.interview_due if activation.flow_task is self.interview else self.parent_contact_due
+        task = activation.task
+        task.data = {**(task.data or {}), "due": due(activation).isoformat()}
+        if task.owner_id:
+            task.assigned = task.created
+        task.save(update_fields=["data", "assigned"])
+
+    def notify_overdue(self, activation):
+        from workflows.notices import overdue_notify
+
+        host = activation.task.previous.first()
+        overdue_notify(activation.process.case, host)
 
     def follow_up_interval(self, activation):
         return tier_rule(activation.process.case.tier).follow_up_every

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
 from viewflow.fsm import TransitionNotAllowed
+from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.status import STATUS
 
 from cases import services as case_services
@@ -30,6 +31,13 @@ class TaskUnavailable(Exception):
 
     def __init__(self):
         super().__init__(_("This task has already been done or taken by someone else. Nothing was changed."))
+
+
+class CaseBusy(Exception):
+    """Someone else is completing a step of the same case at this moment (the flow lock stayed taken)."""
+
+    def __init__(self):
+        super().__init__(_("Someone else is saving a step of this case right now. Please try again in a moment."))
 
 
 # --- Starting -----------------------------------------------------------------------------------------------------
@@ -74,6 +82,8 @@ def task_claim(user, task) -> None:
             activation.assign(user)
     except TransitionNotAllowed:
         raise TaskUnavailable from None
+    except FlowLockFailed:
+        raise CaseBusy from None
 
 
 def task_release(user, task) -> None:
@@ -106,6 +116,8 @@ def _do(user, task, expected_node, record: Callable[[Case], object]):
             activation.execute()
     except TransitionNotAllowed:
         raise TaskUnavailable from None
+    except FlowLockFailed:
+        raise CaseBusy from None
     return outcome
 
 

@@ -41,7 +41,9 @@ def active(process, node):
 
 
 def nodes_open(process):
-    return sorted(t.flow_task.name for t in process.task_set.exclude(status__in=[STATUS.DONE, STATUS.CANCELED]))
+    """The steps waiting, without the deadlines armed beside them (`<step>__timeout`)."""
+    waiting = process.task_set.exclude(status__in=[STATUS.DONE, STATUS.CANCELED])
+    return sorted(t.flow_task.name for t in waiting if "__" not in t.flow_task.name)
 
 
 def take(user, process, node):
@@ -232,3 +234,80 @@ def test_the_timer_tick_is_scheduled_every_minute(db):
     assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
         "workflows.services.workflow_tick", "I", 1, -1,
     )  # fmt: skip
+
+
+def _race(*calls):
+    """Run the calls at the same moment in threads; each returns "ok" or the exception's class name."""
+    import threading
+
+    from django.db import connection
+
+    barrier, outcomes = threading.Barrier(len(calls)), []
+
+    def run(call):
+        barrier.wait()
+        try:
+            call()
+            outcomes.append("ok")
+        except Exception as error:  # noqa: BLE001 (the outcome is what the test looks at)
+            outcomes.append(type(error).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(outcomes)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_taking_or_doing_the_same_task_at_once_one_succeeds(world, campaign, open_case):
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises writers; the race needs a server database")
+    other = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor2_a1")
+    case, process = open_case(world.student_a1_3, "yellow")
+    triage = active(process, CaseFlow.triage)
+    outcomes = _race(
+        lambda: services.task_claim(world.counselor_a1, triage), lambda: services.task_claim(other, triage)
+    )
+    assert outcomes == ["TaskUnavailable", "ok"]
+    triage.refresh_from_db()
+    owner = triage.owner
+    outcomes = _race(
+        lambda: services.triage_done(owner, Task.objects.get(pk=triage.pk), tier="orange", reason="第一次提交"),
+        lambda: services.triage_done(owner, Task.objects.get(pk=triage.pk), tier="red", reason="第二次提交"),
+    )
+    assert outcomes == ["TaskUnavailable", "ok"]
+    assert process.task_set.filter(flow_task=CaseFlow.staffing).count() == 1
+    assert case.history.filter(history_change_reason__startswith="triage").count() == 1
+
+
+def test_an_overdue_first_interview_tells_the_principal_and_the_case_goes_on(world, open_case):
+    from roster.models import Notification
+
+    vice = staff_with_role(Role.PRINCIPAL, world.school_a1, username="vice_principal_a1")
+    case, process = open_case(world.student_a1_3, "red")
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="red",
+                         reason="确认")  # fmt: skip
+    services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
+                           case_services.team_proposal(case))  # fmt: skip
+    interview = active(process, CaseFlow.interview)
+    assert interview.data["due"] == (case.opened_at + datetime.timedelta(hours=24)).isoformat()
+    assert services.workflow_tick()["timers"] == 0  # not due yet
+    due = process.task_set.filter(flow_task_type="TIMER", status=STATUS.SCHEDULED)
+    assert due.count() == 2  # the interview's and the parent contact's deadlines
+    due.update(scheduled=timezone.now() - datetime.timedelta(seconds=1))
+    assert services.workflow_tick()["timers"] == 2
+    told = Notification.objects.filter(kind="case_task_overdue")
+    assert {n.recipient for n in told} == {world.principal_a1, vice}
+    assert all("王" not in n.title + n.body for n in told)  # the case number, never the student's name
+    interview.refresh_from_db()
+    assert interview.status == STATUS.ASSIGNED  # still the counselor's to do
+    services.interview_done(world.counselor_a1, interview, note="已面谈")
+    services.parent_contact_done(world.homeroom_a1_3, active(process, CaseFlow.parent_contact), guardian="父亲",
+                                 channel="in_person", outcome="已沟通", consent="given")  # fmt: skip
+    assert nodes_open(process) == ["plan"]  # the join was not held up by the overdue path
