@@ -17,6 +17,7 @@ import os
 import platform
 import random
 import resource
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 def setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DEBUG", "1")
+    os.environ["DEBUG"] = "0"  # as in production: DEBUG also records every query in memory
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 

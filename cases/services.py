@@ -117,7 +117,13 @@ def case_open_for_flag(result, now=None) -> Opening:
 
 
 def _open_for_flag(result, student: Student, now) -> Opening:
-    active = Case.objects.select_for_update().filter(student=student, status__in=ACTIVE_STATUSES).first()
+    # One query for the student's active case and latest closed one (a student has few cases).
+    cases = list(
+        Case.objects.select_for_update()
+        .filter(student=student, status__in=(*ACTIVE_STATUSES, CaseStatus.CLOSED))
+        .order_by("-opened_at", "-pk")
+    )
+    active = next((c for c in cases if c.status in ACTIVE_STATUSES), None)
     if active is not None:
         active.screening_result = result
         active.screened_tier = result.tier
@@ -128,9 +134,11 @@ def _open_for_flag(result, student: Student, now) -> Opening:
             reason, outcome = f"screening flag ({result.tier}) on an open case", "unchanged"
         _save(active, None, reason)
         return Opening(active, outcome)
-    closed = Case.objects.select_for_update().filter(student=student, status=CaseStatus.CLOSED).first()
+    closed = next((c for c in cases if c.status == CaseStatus.CLOSED), None)
     case = closed or Case(student=student, opened_at=now)
     case.school_id = student.school_id
+    if Student.school.is_cached(student):  # loaded with the result: the process start reads it
+        case.school = student.school
     case.source = CaseSource.SCREENING
     case.screening_result = result
     case.tier = case.screened_tier = result.tier

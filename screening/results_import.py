@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ from screening.signals import student_flagged
 STUDENT_NO = Column("student_no", "学号", ("student number",))
 ITEM_COLUMN = re.compile(r"^([a-z0-9]+)_(\d+)$")
 ANSWER_WORDS = {"是": "yes", "否": "no", "y": "yes", "n": "no", "拒答": "declined", "不想回答": "declined"}
+logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000  # rows per bulk statement on the generic (non-PostgreSQL) path and per signal chunk
 SCORE_CACHE_SIZE = 50_000  # distinct answer patterns kept per instrument (bounded: a city file is mostly alike)
 # The auditor reads results but changes nothing (DESIGN §2), so reading them is not enough to import them.
@@ -460,14 +462,36 @@ def results_flagged_on_commit(result_ids: list[int]) -> None:
     transaction.on_commit(send)
 
 
+# Results whose receivers run in one transaction: one commit (one wait for the disk) per this many, not per result,
+# while no other writer waits long for the locks they take.
+FLAGGED_PER_TRANSACTION = 100
+
+
+class FlaggedNotDelivered(Exception):
+    """A receiver of `student_flagged` failed for some results; the others were delivered (see the error log)."""
+
+
 def results_flagged_send(result_ids: list[int]) -> int:
-    """Send `student_flagged` for each of these results (loaded in chunks). Returns how many were sent."""
-    sent = 0
-    for start in range(0, len(result_ids), BATCH_SIZE):
-        chunk = result_ids[start : start + BATCH_SIZE]
-        loaded = ScreeningResult.objects.in_bulk(chunk)
-        for pk in chunk:
-            if pk in loaded:
-                student_flagged.send(sender=ScreeningResult, result=loaded[pk])
+    """Send `student_flagged` for each of these results (loaded in chunks). Returns how many were sent.
+
+    A receiver failing for one result does not stop the others: its writes for that result are undone (receivers
+    write inside their own atomic blocks), the error is logged with the result id, and FlaggedNotDelivered is raised
+    at the end, so the task is marked failed and can be run again (receivers are idempotent).
+    """
+    sent, failed = 0, []
+    for start in range(0, len(result_ids), FLAGGED_PER_TRANSACTION):
+        chunk = result_ids[start : start + FLAGGED_PER_TRANSACTION]
+        loaded = ScreeningResult.objects.select_related("student__school").in_bulk(chunk)
+        with transaction.atomic():
+            for pk in chunk:
+                if pk not in loaded:
+                    continue
+                for receiver, response in student_flagged.send_robust(sender=ScreeningResult, result=loaded[pk]):
+                    if isinstance(response, Exception):
+                        logger.error("student_flagged receiver %r failed for result %s", receiver, pk,
+                                     exc_info=response)  # fmt: skip
+                        failed.append(pk)
                 sent += 1
+    if failed:
+        raise FlaggedNotDelivered(f"student_flagged failed for results {sorted(set(failed))}")
     return sent

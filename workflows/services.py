@@ -43,9 +43,11 @@ class CaseBusy(Exception):
 # --- Starting -----------------------------------------------------------------------------------------------------
 
 
-def case_process_start(case: Case) -> CaseProcess:
-    """A process for an opened or reopened case (a case has at most one running process)."""
-    running = CaseProcess.objects.filter(case=case).exclude(status__in=(STATUS.DONE, STATUS.CANCELED)).first()
+def case_process_start(case: Case, *, new: bool = False) -> CaseProcess:
+    """A process for an opened (`new`: it has none) or reopened case; a case has at most one running process."""
+    running = None
+    if not new:
+        running = CaseProcess.objects.filter(case=case).exclude(status__in=(STATUS.DONE, STATUS.CANCELED)).first()
     return running or CaseFlow.start.run(case=case)
 
 
@@ -54,7 +56,7 @@ def on_student_flagged(sender, result, **kwargs) -> None:
     with transaction.atomic():
         opening = case_services.case_open_for_flag(result)
         if opening.outcome in ("opened", "reopened"):
-            case_process_start(opening.case)
+            case_process_start(opening.case, new=opening.outcome == "opened")
     logger.info("case %s %s by screening result %s", opening.case.pk, opening.outcome, result.pk)
 
 
@@ -63,7 +65,7 @@ def case_refer_and_start(actor, student, reason: str, tier: str) -> Case:
     with transaction.atomic():
         opening = case_services.case_refer(actor, student, reason, tier)
         if opening.outcome in ("opened", "reopened"):
-            case_process_start(opening.case)
+            case_process_start(opening.case, new=opening.outcome == "opened")
     return opening.case
 
 
