@@ -471,3 +471,36 @@ def case_reopen(actor, case: Case, reason: str) -> Case:
         case.status, case.closed_at, case.triaged = CaseStatus.OPEN, None, False
         _save(case, actor, f"reopened: {reason}")
     return case
+
+
+def seats_hand_over(actor, leaver: User, successor: User, school) -> list[CaseTeamMember]:
+    """A staff member leaves a role: every seat they hold on the school's active cases passes to `successor`, who
+    must be able to take each seat (its role at the school). All or nothing. Access: the school's principals.
+
+    Returns the new seats. Audit: each old seat closed and each new one opened with the reason "handover".
+    """
+    if leaver.pk == successor.pk:
+        raise ValidationError(_("Choose someone else to take over."))
+    if not RoleAssignment.objects.filter(user=actor, role=Role.PRINCIPAL, school=school).exists():
+        raise PermissionDenied(_("Only a principal of the school hands over a colleague's work."))
+    seats = list(
+        CaseTeamMember.objects.select_for_update()
+        .filter(user=leaver, left_at__isnull=True, case__school=school, case__status__in=ACTIVE_STATUSES)
+        .select_related("case")
+    )
+    refused = sorted({str(TeamSeat(m.seat).label) for m in seats if not seat_allowed(successor, m.seat, m.case)})
+    if refused:
+        raise ValidationError(
+            _("%(name)s cannot take these seats at this school: %(seats)s.")
+            % {"name": successor.name or successor.username, "seats": "、".join(refused)}
+        )
+    now = timezone.now()
+    reason = f"handover from {leaver.username} to {successor.username}"
+    taken = []
+    for member in seats:
+        member.left_at = now
+        _save(member, actor, reason)
+        new = CaseTeamMember(case=member.case, user=successor, seat=member.seat, joined_at=now)
+        _save(new, actor, reason)
+        taken.append(new)
+    return taken

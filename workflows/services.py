@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from viewflow.fsm import TransitionNotAllowed
 from viewflow.workflow.exceptions import FlowLockFailed
+from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from cases import services as case_services
@@ -200,6 +201,26 @@ def closure_decided(user, task, *, approve: bool, evaluation: str = ""):
 
     node = task.flow_task if task.flow_task in (CaseFlow.approve_closure, CaseFlow.approve_false_positive) else None
     return _do(user, task, node or CaseFlow.approve_closure, decide)
+
+
+def work_hand_over(actor, leaver, successor, school) -> dict:
+    """In one action, a leaver's team seats on the school's active cases and every task they hold on those cases
+    pass to `successor` (DESIGN: assignment is never to hard-coded users). All or nothing; refused with a clear
+    message when the successor cannot take a seat. Access: the school's principals (checked by cases.services).
+    """
+    with transaction.atomic():
+        seats = case_services.seats_hand_over(actor, leaver, successor, school)
+        tasks = list(
+            Task.objects.filter(
+                owner=leaver, status__in=(STATUS.ASSIGNED, STATUS.STARTED),
+                process__in=CaseProcess.objects.filter(case__school=school).values("pk"),
+            )
+        )  # fmt: skip
+        for task in tasks:
+            with task.activation() as activation:
+                activation.reassign(user=successor)
+    logger.info("handover at school %s: %s seats, %s tasks", school.pk, len(seats), len(tasks))
+    return {"seats": len(seats), "tasks": len(tasks)}
 
 
 # --- Background ---------------------------------------------------------------------------------------------------

@@ -311,3 +311,32 @@ def test_an_overdue_first_interview_tells_the_principal_and_the_case_goes_on(wor
     services.parent_contact_done(world.homeroom_a1_3, active(process, CaseFlow.parent_contact), guardian="父亲",
                                  channel="in_person", outcome="已沟通", consent="given")  # fmt: skip
     assert nodes_open(process) == ["plan"]  # the join was not held up by the overdue path
+
+
+def test_a_principal_hands_a_leavers_seats_and_tasks_to_a_successor_in_one_action(world, open_case):
+    successor = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor_new_a1")
+    staff_with_role(Role.HOMEROOM_TEACHER, world.class_a1_5, username="homeroom_a1_5")
+    cases = []
+    for student in (world.student_a1_3, world.student_a1_5):
+        case, process = open_case(student, "yellow")
+        services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
+                             reason="确认")  # fmt: skip
+        services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
+                               case_services.team_proposal(case))  # fmt: skip
+        cases.append((case, process))
+    with pytest.raises(PermissionDenied):
+        services.work_hand_over(world.counselor_a1, world.counselor_a1, successor, world.school_a1)
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):  # a homeroom teacher cannot take a psychology teacher's seat
+        services.work_hand_over(world.principal_a1, world.counselor_a1, world.homeroom_a1_3, world.school_a1)
+    assert Task.objects.filter(owner=world.counselor_a1, status=STATUS.ASSIGNED).count() == 2  # nothing moved
+    moved = services.work_hand_over(world.principal_a1, world.counselor_a1, successor, world.school_a1)
+    assert moved == {"seats": 2, "tasks": 2}
+    for case, process in cases:
+        assert case.team.get(seat=TeamSeat.PSYCHOLOGY_TEACHER, left_at__isnull=True).user == successor
+        assert active(process, CaseFlow.interview).owner == successor
+    interview = active(cases[0][1], CaseFlow.interview)
+    services.interview_done(successor, interview, note="接手后首次面谈")
+    assert nodes_open(cases[0][1]) == ["plan"]
+    assert active(cases[0][1], CaseFlow.plan).owner == successor  # later steps follow the seat
