@@ -149,6 +149,46 @@ def _open_for_flag(result, student: Student, now) -> Opening:
     return Opening(case, "reopened" if closed else "opened")
 
 
+def cases_open_for_flags(results, now=None) -> list[Opening]:
+    """`case_open_for_flag` for a batch (a large import): the students without any case get theirs in a few bulk
+    statements; the rest (an active or closed case, or two results of one student) go one by one. Call inside a
+    transaction. Access: the system. Audit: a history row per case, as one by one.
+    """
+    now = now or timezone.now()
+    results = [r for r in results if r.tier != RiskTier.GREEN]
+    students = {r.student_id for r in results}
+    with_cases = set(
+        Case.objects.select_for_update()
+        .filter(student_id__in=students, status__in=(*ACTIVE_STATUSES, CaseStatus.CLOSED))
+        .values_list("student_id", flat=True)
+    )
+    fresh, later, seen = [], [], set()
+    for result in results:
+        if result.student_id in with_cases or result.student_id in seen:
+            later.append(result)
+        else:
+            seen.add(result.student_id)
+            fresh.append(result)
+    cases = [
+        Case(
+            student_id=r.student_id,
+            school_id=r.student.school_id,
+            source=CaseSource.SCREENING,
+            screening_result=r,
+            tier=r.tier,
+            screened_tier=r.tier,
+            status=CaseStatus.OPEN,
+            opened_at=now,
+        )  # fmt: skip
+        for r in fresh
+    ]
+    Case.objects.bulk_create(cases)
+    Case.history.bulk_history_create(cases, default_change_reason="opened by a screening flag", default_date=now)
+    for case, result in zip(cases, fresh, strict=True):
+        case.student = result.student  # loaded with the result: its school is what the process start reads
+    return [Opening(case, "opened") for case in cases] + [case_open_for_flag(r, now) for r in later]
+
+
 def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW) -> Opening:
     """Any staff member who can see the student refers them (seed 001's warning network); the case waits for a
     psychology teacher's triage. An active case is returned as it is, with the referral in its history.

@@ -70,7 +70,17 @@ def red_alert_enqueue(result: ScreeningResult) -> bool:
     return True
 
 
-def on_student_flagged(sender, result, **kwargs) -> None:
+def on_student_flagged(sender, result, in_batch: bool = False, **kwargs) -> None:
+    if not in_batch:  # a batch's results were queued by on_students_flagged
+        _enqueue_safely(result)
+
+
+def on_students_flagged(sender, results, **kwargs) -> None:
+    for result in results:
+        _enqueue_safely(result)
+
+
+def _enqueue_safely(result) -> None:
     # A broken queue must not stop the other receivers (the case workflow) or fail the student's submission.
     try:
         red_alert_enqueue(result)

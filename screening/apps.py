@@ -27,6 +27,7 @@ class ScreeningConfig(AppConfig):
 
         # Red results alert the school's psychology teachers, principal and district centre at once.
         from screening import alerts
-        from screening.signals import student_flagged
+        from screening.signals import student_flagged, students_flagged
 
         student_flagged.connect(alerts.on_student_flagged, dispatch_uid="screening.alerts.on_student_flagged")
+        students_flagged.connect(alerts.on_students_flagged, dispatch_uid="screening.alerts.on_students_flagged")

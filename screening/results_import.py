@@ -38,7 +38,7 @@ from screening.definitions import RiskTier
 from screening.models import ResultSource, ScreeningResult
 from screening.scoring import AnswerError, score_instrument, tier_for
 from screening.services import CampaignDefinitions, campaign_definitions, result_fields
-from screening.signals import student_flagged
+from screening.signals import student_flagged, students_flagged
 
 STUDENT_NO = Column("student_no", "学号", ("student number",))
 ITEM_COLUMN = re.compile(r"^([a-z0-9]+)_(\d+)$")
@@ -449,7 +449,7 @@ def results_flagged_on_commit(result_ids: list[int]) -> None:
         return
 
     def send() -> None:
-        if not student_flagged.has_listeners(ScreeningResult):
+        if not (student_flagged.has_listeners(ScreeningResult) or students_flagged.has_listeners(ScreeningResult)):
             return
         if len(result_ids) <= getattr(settings, "SCREENING_FLAGGED_INLINE_MAX", FLAGGED_INLINE_MAX):
             results_flagged_send(result_ids)
@@ -482,15 +482,20 @@ def results_flagged_send(result_ids: list[int]) -> int:
     for start in range(0, len(result_ids), FLAGGED_PER_TRANSACTION):
         chunk = result_ids[start : start + FLAGGED_PER_TRANSACTION]
         loaded = ScreeningResult.objects.select_related("student__school").in_bulk(chunk)
+        results = [loaded[pk] for pk in chunk if pk in loaded]
         with transaction.atomic():
-            for pk in chunk:
-                if pk not in loaded:
-                    continue
-                for receiver, response in student_flagged.send_robust(sender=ScreeningResult, result=loaded[pk]):
+            for receiver, response in students_flagged.send_robust(sender=ScreeningResult, results=results):
+                if isinstance(response, Exception):
+                    logger.error("students_flagged receiver %r failed for results %s…", receiver, chunk[0],
+                                 exc_info=response)  # fmt: skip
+                    failed += [r.pk for r in results]
+            for result in results:
+                responses = student_flagged.send_robust(sender=ScreeningResult, result=result, in_batch=True)
+                for receiver, response in responses:
                     if isinstance(response, Exception):
-                        logger.error("student_flagged receiver %r failed for result %s", receiver, pk,
+                        logger.error("student_flagged receiver %r failed for result %s", receiver, result.pk,
                                      exc_info=response)  # fmt: skip
-                        failed.append(pk)
+                        failed.append(result.pk)
                 sent += 1
     if failed:
         raise FlaggedNotDelivered(f"student_flagged failed for results {sorted(set(failed))}")

@@ -12,9 +12,10 @@ class WorkflowsConfig(AppConfig):
     verbose_name = _("Case workflows")
 
     def ready(self):
-        from screening.signals import student_flagged
+        from screening.signals import student_flagged, students_flagged
         from workflows import services
 
         # Every flagged student gets a case (one active case each) and its process (DESIGN §4: screening never
         # imports workflows; it announces, workflows listens).
         student_flagged.connect(services.on_student_flagged, dispatch_uid="workflows.on_student_flagged")
+        students_flagged.connect(services.on_students_flagged, dispatch_uid="workflows.on_students_flagged")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from viewflow.fsm import TransitionNotAllowed
 from viewflow.workflow.exceptions import FlowLockFailed
@@ -52,13 +53,89 @@ def case_process_start(case: Case, *, new: bool = False) -> CaseProcess:
     return running or CaseFlow.start.run(case=case)
 
 
-def on_student_flagged(sender, result, **kwargs) -> None:
+def on_student_flagged(sender, result, in_batch: bool = False, **kwargs) -> None:
     """`student_flagged` (screening): open or update the student's case, and start its process when it (re)opens."""
+    if in_batch:  # opened with the batch by on_students_flagged
+        return
     with transaction.atomic():
         opening = case_services.case_open_for_flag(result)
         if opening.outcome in ("opened", "reopened"):
             case_process_start(opening.case, new=opening.outcome == "opened")
     logger.info("case %s %s by screening result %s", opening.case.pk, opening.outcome, result.pk)
+
+
+def on_students_flagged(sender, results, **kwargs) -> None:
+    """`students_flagged` (a large import's chunk, inside its transaction): the cases in bulk, then their processes."""
+    with transaction.atomic():  # all or nothing for the batch: never a case without its process
+        openings = case_services.cases_open_for_flags(results)
+        new = [o.case for o in openings if o.outcome == "opened"]  # opened in bulk just now: no process yet
+        case_processes_start_new(new)
+        for opening in openings:
+            if opening.outcome == "reopened":
+                case_process_start(opening.case)
+    logger.info("cases for %s flagged results: %s opened", len(results), len(new))
+
+
+def case_processes_start_new(cases: list[Case]) -> list[CaseProcess]:
+    """Processes for newly opened cases in a few bulk statements, each waiting for triage: the same rows
+    `CaseFlow.start.run(case=...)` writes one process at a time (tests/workflows compare them)."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from viewflow.workflow.models import Process
+    from viewflow.workflow.token import Token
+
+    from roster.models import School
+    from workflows.flows import PSYCHOLOGY
+
+    if not cases:
+        return []
+    now = timezone.now()
+    processes = Process.objects.bulk_create(
+        [Process(flow_class=CaseFlow, status=STATUS.NEW, created=now, data={}) for _ in cases]
+    )
+    with connection.cursor() as cursor:  # the child rows of the multi-table model, which bulk_create cannot write
+        cursor.executemany(
+            "INSERT INTO workflows_caseprocess (process_ptr_id, case_id) VALUES (%s, %s)",
+            [(process.pk, case.pk) for process, case in zip(processes, cases, strict=True)],
+        )
+    starts = Task.objects.bulk_create(
+        [
+            Task(
+                process=p,
+                flow_task=CaseFlow.start,
+                flow_task_type="START",
+                status=STATUS.DONE,
+                created=now,
+                started=now,
+                finished=now,
+                token=Token("start"),
+                data={},
+            )  # fmt: skip
+            for p in processes
+        ]
+    )
+    school_type = ContentType.objects.get_for_model(School)
+    triages = Task.objects.bulk_create(
+        [
+            Task(
+                process=p,
+                flow_task=CaseFlow.triage,
+                flow_task_type="HUMAN",
+                status=STATUS.NEW,
+                created=now,
+                token=Token("start"),
+                owner_permission=PSYCHOLOGY,
+                owner_permission_content_type=school_type,
+                owner_permission_obj_pk=str(case.school_id),
+                data={},
+            )  # fmt: skip
+            for p, case in zip(processes, cases, strict=True)
+        ]
+    )
+    Task.previous.through.objects.bulk_create(
+        [Task.previous.through(from_task=t, to_task=s) for t, s in zip(triages, starts, strict=True)]
+    )
+    return list(CaseProcess.objects.filter(pk__in=[p.pk for p in processes]))
 
 
 def case_refer_and_start(actor, student, reason: str, tier: str) -> Case:

@@ -340,3 +340,49 @@ def test_a_principal_hands_a_leavers_seats_and_tasks_to_a_successor_in_one_actio
     services.interview_done(successor, interview, note="接手后首次面谈")
     assert nodes_open(cases[0][1]) == ["plan"]
     assert active(cases[0][1], CaseFlow.plan).owner == successor  # later steps follow the seat
+
+
+def _rows(process):
+    tasks = process.task_set.order_by("pk")
+    fields = ("flow_task", "flow_task_type", "status", "token", "owner_id", "owner_permission",
+              "owner_permission_content_type_id", "owner_permission_obj_pk", "data")  # fmt: skip
+    return (
+        (str(process.flow_class), process.status, process.data),
+        [tuple(str(getattr(t, f)) for f in fields) for t in tasks],
+        [sorted(t.previous.values_list("flow_task", flat=True)) for t in tasks],
+    )
+
+
+def test_cases_opened_in_bulk_are_the_same_as_one_by_one_and_work_the_same(world, campaign):
+    from cases.models import Case
+    from screening.results_import import results_flagged_send
+    from workflows.models import CaseProcess
+
+    one = result_record(campaign=campaign, student=world.student_a1_5, answers=ANSWERS["yellow"], source="import")
+    case_one = case_services.case_open_for_flag(one.result).case
+    by_one = services.case_process_start(case_one)
+
+    staff_with_role(Role.HOMEROOM_TEACHER, world.class_b1, username="homeroom_b1")
+    closed, _ = Case.objects.get_or_create(
+        student=world.student_b1, defaults={"school": world.school_b1, "source": "screening", "tier": "yellow",
+                                            "status": "closed", "opened_at": timezone.now()})  # fmt: skip
+    batch = [
+        result_record(campaign=campaign, student=s, answers=ANSWERS[t], source="import").result
+        for s, t in ((world.student_a1_3, "orange"), (world.student_b1, "red"), (world.student_a1_5, "red"))
+    ]
+    results_flagged_send([r.pk for r in batch])  # what the task worker runs after a large import
+
+    bulk_case = Case.objects.get(student=world.student_a1_3)
+    (in_bulk,) = CaseProcess.objects.filter(case=bulk_case)
+    assert _rows(in_bulk) == _rows(by_one)
+    assert bulk_case.history.get().history_change_reason == "opened by a screening flag"
+    closed.refresh_from_db()
+    assert closed.status == "open" and closed.tier == "red"  # reopened one by one, with its own new process
+    assert CaseProcess.objects.filter(case=closed).count() == 1
+    case_one.refresh_from_db()
+    assert case_one.tier == "red" and CaseProcess.objects.filter(case=case_one).count() == 1  # raised, not doubled
+    triage = active(in_bulk, CaseFlow.triage)
+    assert not triage.flow_task.can_assign(world.counselor_a2, triage)
+    services.task_claim(world.counselor_a1, triage)
+    services.triage_done(world.counselor_a1, triage, tier="orange", reason="确认")
+    assert nodes_open(in_bulk) == ["staffing"]
