@@ -6,8 +6,9 @@ its process waiting for triage, as the task worker does it after a large import 
 
 The database is emptied first (migrate, flush), then holds the demo district at --students-per-class (70 gives
 10,080 students), one campaign over every school and one flagged result per student (half yellow, a third orange,
-the rest red), written in bulk. Only the opening is timed. Afterwards it checks one active case per student and one
-process per case, each with one triage task.
+the rest red), written in bulk. Only the opening is timed: `results_flagged_send`, i.e. `students_flagged` per 100
+results (cases and processes in bulk, red alerts queued) in one transaction each. Afterwards it checks one active
+case per student and one process per case, each with one triage task.
 """
 
 import argparse
