@@ -1,0 +1,88 @@
+"""Task lists at city scale: a psychology teacher's queue and inbox, and a district centre's queue, with --cases open
+cases (each a process with an open task) in the database: queries per page and server time per page.
+
+    .venv/bin/python benchmarks/task_list_bench.py --database-url sqlite:////tmp/xinqiao-tasks.sqlite3
+    .venv/bin/python benchmarks/task_list_bench.py --database-url postgres://postgres@127.0.0.1:5432/xinqiao_tasks
+
+The database is emptied first, then holds the demo district at --students-per-class (700 gives 100,800 students),
+one flagged result per student for --cases of them, and their cases opened the way a large import opens them. A
+page is the first 50 rows of `workflows.selectors` with everything a row shows read; each is timed 20 times.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from case_open_bench import create_database, prepare, setup_django  # noqa: E402
+
+PAGE = 50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--students-per-class", type=int, default=700)
+    args = parser.parse_args()
+    create_database(args.database_url)
+    setup_django(args.database_url)
+    started = time.perf_counter()
+    ids = prepare(args)
+    from screening.results_import import results_flagged_send
+
+    results_flagged_send(ids)
+    print(f"prepared {len(ids)} open cases in {time.perf_counter() - started:.0f} s")
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from viewflow.workflow.models import Task
+
+    from roster.models import RoleAssignment, User
+    from workflows import selectors, services
+    from workflows.flows import CaseFlow
+
+    counselor = User.objects.get(username="counselor")
+    centre = RoleAssignment.objects.filter(role="district_centre").select_related("user").first().user
+    # Some of the counselor's school's cases taken, so that the inbox has rows too.
+    for task in selectors.queue(counselor)[:PAGE]:
+        services.task_claim(counselor, Task.objects.get(pk=task.pk))
+
+    def page(fn, user):
+        def run():
+            rows = list(fn(user)[:PAGE])
+            return [(t.process.caseprocess.case.tier, t.process.caseprocess.case.student.name, t.due) for t in rows]
+
+        return run
+
+    print(f"open tasks in the database: {Task.objects.exclude(status__in=['DONE', 'CANCELED']).count()}, "
+          f"of them triage: {Task.objects.filter(flow_task=CaseFlow.triage, status='NEW').count()}")  # fmt: skip
+    for label, run in (
+        ("queue, psychology teacher", page(selectors.queue, counselor)),
+        ("inbox, psychology teacher", page(selectors.inbox, counselor)),
+        ("queue, district centre", page(selectors.queue, centre)),
+    ):
+        for user in (counselor, centre):
+            user.__dict__.pop("_roster_scope", None)
+        with CaptureQueriesContext(connection) as queries:
+            rows = run()
+        times = []
+        for _ in range(20):
+            for user in (counselor, centre):
+                user.__dict__.pop("_roster_scope", None)  # a new request reads the scope again
+            t = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"{label:28s} rows {len(rows):3d}  queries {len(queries)}  median {statistics.median(times):6.1f} ms  "
+              f"max {max(times):6.1f} ms")  # fmt: skip
+    print(f"machine: {os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
