@@ -362,9 +362,10 @@ def referral_request(actor, case: Case, *, institution: str, reason: str, parent
 
 
 def referral_decide(actor, referral: Referral, approve: bool, note: str = "") -> Referral:
-    """Access: a principal of the school who is not on the case's team (separation of duties)."""
+    """Access: a principal of the school who is not on the case's team (separation of duties); the district centre
+    when every principal of the school sits on it."""
     case = referral.case
-    _require(actor, case, Role.PRINCIPAL)
+    _require(actor, case, approver_role(case))
     _require_independent(actor, case, referral.requested_by_id)
     if approve and referral.parental_consent != "given":
         raise ValidationError(_("A referral needs the parents' consent; record it first."))
@@ -424,9 +425,10 @@ def tier_change_request(actor, case: Case, to_tier: str, reason: str) -> TierCha
 
 
 def tier_change_decide(actor, change: TierChange, approve: bool) -> TierChange:
-    """Access: a principal of the school not on the team. Approved, the case takes the tier and is re-staffed."""
+    """Access: a principal of the school not on the team (else the district centre). Approved, the case takes the
+    tier and is re-staffed."""
     case = change.case
-    _require(actor, case, Role.PRINCIPAL)
+    _require(actor, case, approver_role(case))
     _require_independent(actor, case, change.requested_by_id)
     with transaction.atomic():
         change = TierChange.objects.select_for_update().get(pk=change.pk)
@@ -451,8 +453,23 @@ def restaff(case: Case, actor=None) -> None:
     team_set(None, case, members, reason=f"re-staffed for {case.tier}")
 
 
+def approver_role(case: Case, role: str = Role.PRINCIPAL) -> str:
+    """Who decides a request about the case: `role` (a principal) when the school has one who is not on the case's
+    team, else the district centre, a level up. (三包一 seats a school leader: in a school with one principal,
+    nobody at the school could decide otherwise.)"""
+    if role != Role.PRINCIPAL:
+        return role
+    seated = case.team.filter(left_at__isnull=True).values("user_id")
+    free = RoleAssignment.objects.filter(role=Role.PRINCIPAL, school_id=case.school_id, user__is_active=True)
+    return Role.PRINCIPAL if free.exclude(user_id__in=seated).exists() else Role.DISTRICT_CENTRE
+
+
 def closure_approver_role(case: Case) -> str:
-    return tier_rule(case.tier if case.tier != RiskTier.GREEN else RiskTier.YELLOW).closure_approver
+    """A level above the team (seed 001): the principal for yellow (and a false positive), the district centre for
+    orange and red."""
+    return approver_role(
+        case, tier_rule(case.tier if case.tier != RiskTier.GREEN else RiskTier.YELLOW).closure_approver
+    )
 
 
 def closure_propose(actor, case: Case, reason: str, evaluation: str = "") -> Closure:

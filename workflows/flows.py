@@ -25,7 +25,6 @@ from roster.roles import Role
 from workflows.models import CaseProcess
 
 PSYCHOLOGY = role_permission(Role.PSYCHOLOGY_TEACHER)
-PRINCIPAL = role_permission(Role.PRINCIPAL)
 
 
 def _case(process):
@@ -55,6 +54,11 @@ def _last_follow_up_outcome(activation):
 def _closure_permission(activation):
     # Evaluated a level higher (seed 001): the principal for yellow, the district centre for orange and red.
     return role_permission(case_services.closure_approver_role(activation.process.case))
+
+
+def _approver_permission(activation):
+    # A principal not on the case's team; the district centre when every principal of the school sits on it.
+    return role_permission(case_services.approver_role(activation.process.case))
 
 
 def _task_view():
@@ -90,7 +94,9 @@ class CaseFlow(flow.Flow):
         .Then(this.approve_false_positive)
         .Else(this.staffing)
     )
-    approve_false_positive = IndependentView(_task_view()).Permission(PRINCIPAL, obj=_school).Next(this.after_closure)
+    approve_false_positive = (
+        IndependentView(_task_view()).Permission(_closure_permission, obj=_school).Next(this.after_closure)
+    )
 
     staffing = flow.View(_task_view()).Permission(PSYCHOLOGY, obj=_school).Next(this.first_steps)
     first_steps = (
@@ -138,7 +144,9 @@ class CaseFlow(flow.Flow):
         .Permission(PSYCHOLOGY, obj=_school)
         .Next(this.approve_referral)
     )
-    approve_referral = IndependentView(_task_view()).Permission(PRINCIPAL, obj=_school).Next(this.referral_approved)
+    approve_referral = (
+        IndependentView(_task_view()).Permission(_approver_permission, obj=_school).Next(this.referral_approved)
+    )
     referral_approved = (
         flow.If(lambda a: a.process.case.referrals.values_list("decision", flat=True).first() == Decision.APPROVED)
         .Then(this.make_referral)
@@ -164,7 +172,9 @@ class CaseFlow(flow.Flow):
         .Case(this.approve_closure, lambda a: _last_follow_up_outcome(a) == FollowUpOutcome.PROPOSE_CLOSURE)
         .Default(this.wait_follow_up)
     )
-    approve_tier_change = IndependentView(_task_view()).Permission(PRINCIPAL, obj=_school).Next(this.wait_follow_up)
+    approve_tier_change = (
+        IndependentView(_task_view()).Permission(_approver_permission, obj=_school).Next(this.wait_follow_up)
+    )
     approve_closure = (
         IndependentView(_task_view()).Permission(_closure_permission, obj=_school).Next(this.after_closure)
     )

@@ -386,3 +386,23 @@ def test_cases_opened_in_bulk_are_the_same_as_one_by_one_and_work_the_same(world
     services.task_claim(world.counselor_a1, triage)
     services.triage_done(world.counselor_a1, triage, tier="orange", reason="确认")
     assert nodes_open(in_bulk) == ["staffing"]
+
+
+def test_when_every_principal_sits_on_the_team_the_district_centre_decides(world, open_case):
+    case, process = open_case(world.student_a1_3, "orange")
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="orange",
+                         reason="确认")  # fmt: skip
+    services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
+                           case_services.team_proposal(case))  # the only principal takes the leader seat  # fmt: skip
+    services.interview_done(world.counselor_a1, active(process, CaseFlow.interview), note="面谈")
+    services.parent_contact_done(world.homeroom_a1_3, active(process, CaseFlow.parent_contact), guardian="母亲",
+                                 channel="phone", outcome="同意", consent="given")  # fmt: skip
+    services.plan_done(world.counselor_a1, active(process, CaseFlow.plan), goals="安全", needs_referral=True,
+                       review_on=datetime.date(2027, 1, 5), measures=[("转介", world.counselor_a1)])  # fmt: skip
+    services.referral_requested(world.counselor_a1, active(process, CaseFlow.request_referral), institution="医院",
+                                reason="诊断", parental_consent="given")  # fmt: skip
+    approval = active(process, CaseFlow.approve_referral)
+    assert not approval.flow_task.can_assign(world.principal_a1, approval)
+    services.task_claim(world.centre_district_a, approval)
+    services.referral_decided(world.centre_district_a, approval, approve=True)
+    assert case.referrals.get().decision == Decision.APPROVED
