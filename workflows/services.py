@@ -54,14 +54,26 @@ def case_process_start(case: Case, *, new: bool = False) -> CaseProcess:
 
 
 def on_student_flagged(sender, result, in_batch: bool = False, **kwargs) -> None:
-    """`student_flagged` (screening): open or update the student's case, and start its process when it (re)opens."""
+    """`student_flagged` (screening): the case is opened by the task worker, so that a student's submission at the
+    portal costs one queued task, not a case and a process (the red alert, which cannot wait, is queued alike)."""
     if in_batch:  # opened with the batch by on_students_flagged
         return
+    from django_q.tasks import async_task
+
+    async_task("workflows.tasks.case_open_for_result", result.pk, group="cases")
+
+
+def case_open_for_result(result_id: int) -> str:
+    """Open or update the case of one flagged result, and start its process when it (re)opens. Returns the outcome."""
+    from screening.models import ScreeningResult
+
+    result = ScreeningResult.objects.select_related("student__school").get(pk=result_id)
     with transaction.atomic():
         opening = case_services.case_open_for_flag(result)
         if opening.outcome in ("opened", "reopened"):
             case_process_start(opening.case, new=opening.outcome == "opened")
     logger.info("case %s %s by screening result %s", opening.case.pk, opening.outcome, result.pk)
+    return opening.outcome
 
 
 def on_students_flagged(sender, results, **kwargs) -> None:
