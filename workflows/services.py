@@ -55,7 +55,7 @@ def case_process_start(case: Case, *, new: bool = False) -> CaseProcess:
 
 def on_student_flagged(sender, result, in_batch: bool = False, **kwargs) -> None:
     """`student_flagged` (screening): the case is opened by the task worker, so that a student's submission at the
-    portal costs one queued task, not a case and a process (the red alert, which cannot wait, is queued alike)."""
+    portal costs one queued task, not a case and a process (its red alert is queued the same way)."""
     if in_batch:  # opened with the batch by on_students_flagged
         return
     from django_q.tasks import async_task
