@@ -69,3 +69,9 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis():
     assert (s["engine"], s["name"]) == ("django.db.backends.postgresql", "xinqiao")
     assert "redis" in s["q"] and "orm" not in s["q"]
     assert s["cache"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_the_migration_check_runs_on_a_bare_checkout_without_a_secret():
+    result = _run("manage.py", "makemigrations", "--check", "--dry-run", DEBUG="0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
