@@ -204,7 +204,20 @@ class Decision(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
-class Referral(models.Model):
+class Decided(models.Model):
+    """A request someone decides (approves or rejects): a referral, a tier change, a closure."""
+
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Referral(Decided):
     """转介: to a hospital or professional institution, approved by the principal, with the parents' consent."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("case"))
@@ -213,11 +226,6 @@ class Referral(models.Model):
     parental_consent = models.CharField(_("parental consent"), max_length=10, choices=Consent.choices)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(_("requested at"))
-    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     referred_on = models.DateField(_("referred on"), null=True, blank=True)
     outcome = models.TextField(_("outcome"), blank=True)
     feedback_received_on = models.DateField(_("feedback received on"), null=True, blank=True)
@@ -258,7 +266,7 @@ class FollowUp(models.Model):
         return f"{self.case_id}:{self.held_at:%Y-%m-%d}"
 
 
-class TierChange(models.Model):
+class TierChange(Decided):
     """An escalation or de-escalation: requested by the team, decided by the principal (never by the requester)."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="tier_changes", verbose_name=_("case"))
@@ -267,11 +275,6 @@ class TierChange(models.Model):
     reason = models.TextField(_("reason"))
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(_("requested at"))
-    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -283,7 +286,7 @@ class TierChange(models.Model):
         return f"{self.case_id}:{self.from_tier}→{self.to_tier}"
 
 
-class Closure(models.Model):
+class Closure(Decided):
     """结案: proposed by the team, evaluated a level higher (principal for yellow, district centre for orange/red)."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="closures", verbose_name=_("case"))
@@ -291,11 +294,6 @@ class Closure(models.Model):
     evaluation = models.TextField(_("evaluation"), blank=True)
     proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     proposed_at = models.DateTimeField(_("proposed at"))
-    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:

@@ -81,6 +81,21 @@ def _require_independent(user, case: Case, requested_by_id: int | None = None) -
         raise PermissionDenied(_("You cannot approve a request about a case whose team you are on."))
 
 
+def _decide(request, actor, approve: bool, what: str, note: str = "", **fields):
+    """Record the decision on a pending request (a Decided row), re-read under lock: decided once, never twice.
+    Call inside a transaction. `fields` set alongside when given (e.g. the closure's evaluation)."""
+    request = type(request).objects.select_for_update().get(pk=request.pk)
+    if request.decision != Decision.PENDING:
+        raise ValidationError(_("This request has already been decided."))
+    request.decision = Decision.APPROVED if approve else Decision.REJECTED
+    request.decided_by, request.decided_at = actor, timezone.now()
+    for name, value in fields.items():
+        if value is not None:
+            setattr(request, name, value)
+    _save(request, actor, f"{what} {request.decision}: {note}".strip(": "))
+    return request
+
+
 def _save(obj, actor, reason: str) -> None:
     obj._history_user = actor
     obj._change_reason = reason
@@ -135,17 +150,21 @@ def _open_for_flag(result, student: Student, now) -> Opening:
         _save(active, None, reason)
         return Opening(active, outcome)
     closed = next((c for c in cases if c.status == CaseStatus.CLOSED), None)
-    case = closed or Case(student=student, opened_at=now)
+    return _open(student, closed, now, None, "a screening flag", source=CaseSource.SCREENING, tier=result.tier,
+                 screening_result=result)  # fmt: skip
+
+
+def _open(student: Student, closed: Case | None, now, actor, by: str, *, source: str, tier: str, **fields) -> Opening:
+    """Reopen the student's latest closed case (its history kept) or open a new one, waiting for triage."""
+    case = closed or Case(student=student, opened_at=now, opened_by=actor)
     case.school_id = student.school_id
     if Student.school.is_cached(student):  # loaded with the result: the process start reads it
         case.school = student.school
-    case.source = CaseSource.SCREENING
-    case.screening_result = result
-    case.tier = case.screened_tier = result.tier
-    case.triaged = False
-    case.status = CaseStatus.OPEN
-    case.closed_at = None
-    _save(case, None, "reopened by a screening flag" if closed else "opened by a screening flag")
+    case.source, case.tier, case.screened_tier = source, tier, tier
+    case.triaged, case.status, case.closed_at = False, CaseStatus.OPEN, None
+    for name, value in fields.items():
+        setattr(case, name, value)
+    _save(case, actor, f"{'reopened' if closed else 'opened'} by {by}")
     return Opening(case, "reopened" if closed else "opened")
 
 
@@ -206,17 +225,8 @@ def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW
             _save(active, actor, f"referred again by staff: {reason}")
             return Opening(active, "unchanged")
         closed = Case.objects.select_for_update().filter(student=student, status=CaseStatus.CLOSED).first()
-        case = closed or Case(student=student, opened_at=now)
-        case.school_id = student.school_id
-        case.source = CaseSource.TEACHER_REFERRAL
-        case.tier = case.screened_tier = tier
-        case.triaged = False
-        case.status = CaseStatus.OPEN
-        case.closed_at = None
-        case.reason = reason
-        case.opened_by = case.opened_by or actor
-        _save(case, actor, "reopened by a staff referral" if closed else "opened by a staff referral")
-    return Opening(case, "reopened" if closed else "opened")
+        return _open(student, closed, now, actor, "a staff referral", source=CaseSource.TEACHER_REFERRAL, tier=tier,
+                     reason=reason)  # fmt: skip
 
 
 # --- Triage and staffing ----------------------------------------------------------------------------------------
@@ -370,13 +380,7 @@ def referral_decide(actor, referral: Referral, approve: bool, note: str = "") ->
     if approve and referral.parental_consent != "given":
         raise ValidationError(_("A referral needs the parents' consent; record it first."))
     with transaction.atomic():
-        referral = Referral.objects.select_for_update().get(pk=referral.pk)
-        if referral.decision != Decision.PENDING:
-            raise ValidationError(_("This request has already been decided."))
-        referral.decision = Decision.APPROVED if approve else Decision.REJECTED
-        referral.decided_by, referral.decided_at = actor, timezone.now()
-        _save(referral, actor, f"referral {referral.decision}: {note}".strip(": "))
-    return referral
+        return _decide(referral, actor, approve, "referral", note)
 
 
 def referral_record_outcome(actor, referral: Referral, *, referred_on=None, outcome: str = "",
@@ -431,12 +435,7 @@ def tier_change_decide(actor, change: TierChange, approve: bool) -> TierChange:
     _require(actor, case, approver_role(case))
     _require_independent(actor, case, change.requested_by_id)
     with transaction.atomic():
-        change = TierChange.objects.select_for_update().get(pk=change.pk)
-        if change.decision != Decision.PENDING:
-            raise ValidationError(_("This request has already been decided."))
-        change.decision = Decision.APPROVED if approve else Decision.REJECTED
-        change.decided_by, change.decided_at = actor, timezone.now()
-        _save(change, actor, f"tier change {change.decision}")
+        change = _decide(change, actor, approve, "tier change")
         if approve:
             case = Case.objects.select_for_update().get(pk=case.pk)
             case.tier = change.to_tier
@@ -494,16 +493,9 @@ def closure_decide(actor, closure: Closure, approve: bool, evaluation: str = "")
     case = closure.case
     _require(actor, case, closure_approver_role(case))
     _require_independent(actor, case, closure.proposed_by_id)
-    now = timezone.now()
     with transaction.atomic():
-        closure = Closure.objects.select_for_update().get(pk=closure.pk)
-        if closure.decision != Decision.PENDING:
-            raise ValidationError(_("This request has already been decided."))
-        closure.decision = Decision.APPROVED if approve else Decision.REJECTED
-        closure.decided_by, closure.decided_at = actor, now
-        if evaluation:
-            closure.evaluation = evaluation
-        _save(closure, actor, f"closure {closure.decision}")
+        closure = _decide(closure, actor, approve, "closure", evaluation=evaluation or None)
+        now = closure.decided_at
         case = Case.objects.select_for_update().get(pk=case.pk)
         if approve:
             case.status, case.closed_at = CaseStatus.CLOSED, now

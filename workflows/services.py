@@ -21,7 +21,7 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from cases import services as case_services
-from cases.models import Case, Closure, FollowUpOutcome, Referral, TierChange
+from cases.models import Case, Decision, FollowUpOutcome
 from workflows.flows import CaseFlow
 from workflows.models import CaseProcess
 
@@ -189,10 +189,11 @@ def task_release(user, task) -> None:
         raise TaskUnavailable from None
 
 
-def _do(user, task, expected_node, record: Callable[[Case], object]):
+def _do(user, task, expected_nodes, record: Callable[[Case], object]):
     """Run `record(case)` and complete the task, in one transaction under the flow lock; or change nothing."""
-    if task.flow_task is not expected_node:
-        raise ValueError(f"task {task.pk} is {task.flow_task}, not {expected_node}")
+    expected = expected_nodes if isinstance(expected_nodes, tuple) else (expected_nodes,)
+    if task.flow_task not in expected:
+        raise ValueError(f"task {task.pk} is {task.flow_task}, not {expected}")
     task.refresh_from_db()
     if task.status != STATUS.ASSIGNED:
         raise TaskUnavailable
@@ -211,6 +212,14 @@ def _do(user, task, expected_node, record: Callable[[Case], object]):
     except FlowLockFailed:
         raise CaseBusy from None
     return outcome
+
+
+def _pending(requests):
+    """The case's request waiting for this approval task (the flow opens the task only when one is pending)."""
+    pending = requests.filter(decision=Decision.PENDING).first()
+    if pending is None:
+        raise TaskUnavailable
+    return pending
 
 
 def triage_done(user, task, *, tier: str, reason: str):
@@ -244,8 +253,7 @@ def referral_requested(user, task, **fields):
 
 def referral_decided(user, task, *, approve: bool, note: str = ""):
     def decide(case):
-        referral = case.referrals.filter(decision="pending").first() or Referral.objects.none().get()
-        return case_services.referral_decide(user, referral, approve, note)
+        return case_services.referral_decide(user, _pending(case.referrals), approve, note)
 
     return _do(user, task, CaseFlow.approve_referral, decide)
 
@@ -277,19 +285,16 @@ def follow_up_done(user, task, *, note: str, outcome: str, reassessment_score=No
 
 def tier_change_decided(user, task, *, approve: bool):
     def decide(case):
-        change = case.tier_changes.filter(decision="pending").first() or TierChange.objects.none().get()
-        return case_services.tier_change_decide(user, change, approve)
+        return case_services.tier_change_decide(user, _pending(case.tier_changes), approve)
 
     return _do(user, task, CaseFlow.approve_tier_change, decide)
 
 
 def closure_decided(user, task, *, approve: bool, evaluation: str = ""):
     def decide(case):
-        closure = case.closures.filter(decision="pending").first() or Closure.objects.none().get()
-        return case_services.closure_decide(user, closure, approve, evaluation)
+        return case_services.closure_decide(user, _pending(case.closures), approve, evaluation)
 
-    node = task.flow_task if task.flow_task in (CaseFlow.approve_closure, CaseFlow.approve_false_positive) else None
-    return _do(user, task, node or CaseFlow.approve_closure, decide)
+    return _do(user, task, (CaseFlow.approve_closure, CaseFlow.approve_false_positive), decide)
 
 
 def work_hand_over(actor, leaver, successor, school) -> dict:
