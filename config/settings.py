@@ -125,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "roster.context_processors.notifications",  # unread count in the top bar (lazy)
+                "workflows.context_processors.case_work",  # the inbox link in the top bar (lazy)
             ],
         },
     },
@@ -170,7 +171,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# viewflow's UI strings live apart: our `makemessages --no-obsolete` would drop them from locale/ (which wins clashes)
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_viewflow"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

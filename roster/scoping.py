@@ -271,6 +271,16 @@ def within_roles(user, model_or_qs, roles) -> QuerySet:
     return qs.filter(subtree_q(qs.model, scope.nodes(frozenset(roles))))
 
 
+def may_read_some(user, model: type[Model]) -> bool:
+    """Whether this user holds a role that reads `model` rows somewhere (no query): what a menu or a page's gate
+    asks before the rows themselves are filtered."""
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return True
+    readers = _READERS.get(model)
+    return bool(scope.roles) if readers is None else bool(scope.roles & readers)
+
+
 def may_change_some(user, model: type[Model]) -> bool:
     """Whether this user holds a role that changes or creates `model` rows somewhere (no query)."""
     scope = scope_for(user)

@@ -13,12 +13,13 @@ workflows.services, which call cases.services.
 Node and class names are stored in task rows: rename only with a data migration.
 """
 
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import flow, lock
-from viewflow.workflow.flow.views import UpdateProcessView
 
 from cases import services as case_services
-from cases.models import CaseStatus, Decision, FollowUpOutcome, TeamSeat
+from cases.models import Case, CaseStatus, Decision, FollowUpOutcome, TeamSeat
 from cases.tiers import tier_rule
 from roster.auth_backends import role_permission
 from roster.roles import Role
@@ -61,12 +62,51 @@ def _approver_permission(activation):
     return role_permission(case_services.approver_role(activation.process.case))
 
 
-def _task_view():
-    # The step's form is workflows' own task page (the frontend issue); the flow runs through workflows.services.
-    return UpdateProcessView.as_view(fields=[])
+def _view(name):
+    def view(request, **kwargs):
+        from workflows import views  # the views import the services, which import this module
+
+        return getattr(views, name)(request, **kwargs)
+
+    view.__name__ = name
+    return view
 
 
-class IndependentView(flow.View):
+class CaseTask(flow.View):
+    """A human step of a case. Its pages are workflows.views' own: the step's form runs the step through
+    workflows.services (checks, the record and the transition in one transaction under the flow lock), and a task
+    out of the user's scope is missing (404), not forbidden. Viewflow's stock wrappers would complete a task from an
+    empty form and answer a task done meanwhile with a bare 403."""
+
+    def __init__(self, title, **kwargs):
+        super().__init__(_view("task_execute"), **kwargs)
+        self.task_title = title
+
+    def can_view(self, user, task):
+        return self.flow_class.instance.has_view_permission(user, task.process)
+
+    @property
+    def index_path(self):
+        return path(f"<int:process_pk>/{self.name}/<int:task_pk>/", _view("task_open"), name="index")
+
+    @property
+    def detail_path(self):
+        return path(f"<int:process_pk>/{self.name}/<int:task_pk>/detail/", _view("task_open"), name="detail")
+
+    @property
+    def view_path(self):
+        return path(f"<int:process_pk>/{self.name}/<int:task_pk>/execute/", self.view, name="execute")
+
+    @property
+    def assign_path(self):
+        return path(f"<int:process_pk>/{self.name}/<int:task_pk>/assign/", _view("task_claim"), name="assign")
+
+    @property
+    def unassign_path(self):
+        return path(f"<int:process_pk>/{self.name}/<int:task_pk>/unassign/", _view("task_release"), name="unassign")
+
+
+class IndependentView(CaseTask):
     """A decision about a case (approval): never taken or done by a member of the case's team."""
 
     def _independent(self, user, task) -> bool:
@@ -82,23 +122,27 @@ class IndependentView(flow.View):
 class CaseFlow(flow.Flow):
     """Student case"""
 
+    process_title = _("Student case")
+
     process_class = CaseProcess
     lock_impl = lock.select_for_update_lock  # PostgreSQL; SQLite's IMMEDIATE transactions serialise writers
     process_summary_template = "{{ process.case }} {{ process.case.tier }}"
 
     start = flow.StartHandle(this.start_case).Next(this.triage)
 
-    triage = flow.View(_task_view()).Permission(PSYCHOLOGY, obj=_school).Next(this.after_triage)
+    triage = CaseTask(_("Triage: confirm the tier")).Permission(PSYCHOLOGY, obj=_school).Next(this.after_triage)
     after_triage = (
         flow.If(lambda a: a.process.case.status == CaseStatus.CLOSING)
         .Then(this.approve_false_positive)
         .Else(this.staffing)
     )
     approve_false_positive = (
-        IndependentView(_task_view()).Permission(_closure_permission, obj=_school).Next(this.after_closure)
+        IndependentView(_("Confirm the false positive"))
+        .Permission(_closure_permission, obj=_school)
+        .Next(this.after_closure)
     )
 
-    staffing = flow.View(_task_view()).Permission(PSYCHOLOGY, obj=_school).Next(this.first_steps)
+    staffing = CaseTask(_("Staff the case team")).Permission(PSYCHOLOGY, obj=_school).Next(this.first_steps)
     first_steps = (
         flow.Split()
         .Next(this.interview)
@@ -108,7 +152,7 @@ class CaseFlow(flow.Flow):
     # task stays where it is; the overdue path only tells the principal and ends at once (a path that opened a task
     # inside the split would keep the join waiting forever).
     interview = (
-        flow.View(_task_view())
+        CaseTask(_("Interview the student"))
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
         .onCreate(this.mark_due)
@@ -116,7 +160,7 @@ class CaseFlow(flow.Flow):
         .Next(this.first_steps_done)
     )
     parent_contact = (
-        flow.View(_task_view())
+        CaseTask(_("Contact the parents"))
         .Assign(_seat(TeamSeat.HOMEROOM_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
         .onCreate(this.mark_due)
@@ -128,7 +172,7 @@ class CaseFlow(flow.Flow):
     overdue_noticed = flow.End()
 
     plan = (
-        flow.View(_task_view())
+        CaseTask(_("Write the plan"))
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
         .Next(this.plan_calls_for_referral)
@@ -139,13 +183,15 @@ class CaseFlow(flow.Flow):
         .Else(this.wait_follow_up)
     )
     request_referral = (
-        flow.View(_task_view())
+        CaseTask(_("Request a referral"))
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
         .Next(this.approve_referral)
     )
     approve_referral = (
-        IndependentView(_task_view()).Permission(_approver_permission, obj=_school).Next(this.referral_approved)
+        IndependentView(_("Approve the referral"))
+        .Permission(_approver_permission, obj=_school)
+        .Next(this.referral_approved)
     )
     referral_approved = (
         flow.If(lambda a: a.process.case.referrals.values_list("decision", flat=True).first() == Decision.APPROVED)
@@ -153,7 +199,7 @@ class CaseFlow(flow.Flow):
         .Else(this.wait_follow_up)
     )
     make_referral = (
-        flow.View(_task_view())
+        CaseTask(_("Make the referral"))
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
         .Next(this.wait_follow_up)
@@ -161,7 +207,7 @@ class CaseFlow(flow.Flow):
 
     wait_follow_up = flow.Timer(this.follow_up_interval).Next(this.follow_up)
     follow_up = (
-        flow.View(_task_view())
+        CaseTask(_("Follow-up session"))
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
         .Next(this.after_follow_up)
@@ -173,15 +219,29 @@ class CaseFlow(flow.Flow):
         .Default(this.wait_follow_up)
     )
     approve_tier_change = (
-        IndependentView(_task_view()).Permission(_approver_permission, obj=_school).Next(this.wait_follow_up)
+        IndependentView(_("Approve the tier change"))
+        .Permission(_approver_permission, obj=_school)
+        .Next(this.wait_follow_up)
     )
     approve_closure = (
-        IndependentView(_task_view()).Permission(_closure_permission, obj=_school).Next(this.after_closure)
+        IndependentView(_("Approve the closure")).Permission(_closure_permission, obj=_school).Next(this.after_closure)
     )
     after_closure = (
         flow.If(lambda a: a.process.case.status == CaseStatus.CLOSED).Then(this.end).Else(this.wait_follow_up)
     )
     end = flow.End()
+
+    def has_view_permission(self, user, obj=None):
+        """The frontend's gate: anyone who may read some case; for one process, whoever may see its case
+        (roster.scoping). Viewflow's own check is a model permission nobody here holds."""
+        from roster import scoping
+
+        if not user.is_authenticated:
+            return False
+        if obj is None:
+            return scoping.scope_for(user).unrestricted or scoping.may_read_some(user, Case)
+        process = obj if isinstance(obj, CaseProcess) else obj.coerced
+        return scoping.visible(user, Case).filter(pk=process.case_id).exists()
 
     def start_case(self, activation, case):
         activation.process.case = case

@@ -8,12 +8,27 @@ May import: roster, screening, cases.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
-from cases.models import Case, CaseTeamMember
+from cases.models import (
+    Case,
+    CaseTeamMember,
+    Closure,
+    FollowUp,
+    InterventionPlan,
+    InterviewNote,
+    ParentContact,
+    PlanMeasure,
+    Referral,
+    TierChange,
+)  # fmt: skip
 from roster import scoping
 from roster.auth_backends import role_permission
 from roster.models import RoleAssignment, School
@@ -71,3 +86,96 @@ def queue(user) -> QuerySet[Task]:
         user=user, left_at__isnull=True, case__processes=OuterRef("process_id")
     )  # fmt: skip
     return _overdue_first(tasks.annotate(on_team=Exists(seated)).exclude(Q(flow_task__in=approvals) & Q(on_team=True)))
+
+
+def archive(user) -> QuerySet[Task]:
+    """Tasks the user did, on cases they may still see, latest first."""
+    return _case_tasks(user).filter(owner=user, status=STATUS.DONE).order_by("-finished", "-pk")
+
+
+def case_tasks(user) -> QuerySet[Task]:
+    """Every human task of the cases the user may see (the stock "all tasks" page)."""
+    return _case_tasks(user).order_by("-created", "-pk")
+
+
+def case_processes(user) -> QuerySet[CaseProcess]:
+    """The processes of the cases the user may see, with the case, student and class in the same query."""
+    return (
+        CaseProcess.objects.filter(case__in=scoping.visible(user, Case).values("pk"))
+        .select_related("case__student__school_class", "case__school")
+        .order_by("-created", "-pk")
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: datetime
+    who: object  # a User or None (the system)
+    what: str
+    detail: str = ""
+    kind: str = "record"  # "record" (a change to the case's records) or "task" (a workflow step)
+
+    @property
+    def who_label(self) -> str:
+        return person(self.who)
+
+
+def person(user) -> str:
+    """How a staff member is named on a page; "" for nobody."""
+    return (user.get_full_name() or user.username) if user else ""
+
+
+# The case's records whose history the timeline shows: (model, path from the record to its case).
+TIMELINE_MODELS = (
+    (Case, "id"),
+    (CaseTeamMember, "case_id"),
+    (InterviewNote, "case_id"),
+    (ParentContact, "case_id"),
+    (InterventionPlan, "case_id"),
+    (PlanMeasure, "plan__case_id"),
+    (Referral, "case_id"),
+    (FollowUp, "case_id"),
+    (TierChange, "case_id"),
+    (Closure, "case_id"),
+)
+_CHANGE = {"+": _("recorded"), "~": _("changed"), "-": _("deleted")}
+
+
+def case_timeline(user, case: Case) -> list[TimelineEntry]:
+    """Who did what when on a case: its workflow steps merged with the history of its records, newest first. A
+    record the user may not read (a homeroom teacher and the interview notes) is left out, entry and all. A constant
+    number of queries: one per record model and one for the tasks."""
+    entries: list[TimelineEntry] = []
+    for model, to_case in TIMELINE_MODELS:
+        readable = scoping.visible(user, model).filter(**{to_case: case.pk}).values("pk")
+        rows = (
+            model.history.filter(id__in=readable)
+            .select_related("history_user")
+            .order_by("-history_date")[:200]  # fmt: skip
+        )
+        for row in rows:
+            # A case row's state at that moment: the tier and status it moved to.
+            changed = f"{row.get_tier_display()} · {row.get_status_display()}" if model is Case else ""
+            entries.append(
+                TimelineEntry(
+                    when=row.history_date, who=row.history_user,
+                    what=f"{model._meta.verbose_name} {_CHANGE.get(row.history_type, '')}",
+                    detail=" · ".join(x for x in (row.history_change_reason or "", changed) if x),
+                )
+            )  # fmt: skip
+    tasks = (
+        Task.objects.filter(process__in=CaseProcess.objects.filter(case=case).values("pk"), flow_task_type="HUMAN")
+        .select_related("owner")
+        .order_by("-created")
+    )
+    for task in tasks:
+        done = task.status == STATUS.DONE
+        entries.append(
+            TimelineEntry(
+                when=task.finished if done and task.finished else task.created, who=task.owner,
+                what=str(task.flow_task.task_title or task.flow_task.name),
+                detail=str(STATUS(task.status).label) if not done else str(_("done")), kind="task",
+            )
+        )  # fmt: skip
+    entries.sort(key=lambda e: e.when, reverse=True)
+    return entries

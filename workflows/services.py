@@ -297,6 +297,28 @@ def closure_decided(user, task, *, approve: bool, evaluation: str = ""):
     return _do(user, task, (CaseFlow.approve_closure, CaseFlow.approve_false_positive), decide)
 
 
+# What each human step's page runs (workflows.views): node name → the step function above.
+STEPS: dict[str, Callable] = {
+    "triage": triage_done,
+    "approve_false_positive": closure_decided,
+    "staffing": staffing_done,
+    "interview": interview_done,
+    "parent_contact": parent_contact_done,
+    "plan": plan_done,
+    "request_referral": referral_requested,
+    "approve_referral": referral_decided,
+    "make_referral": referral_made,
+    "follow_up": follow_up_done,
+    "approve_tier_change": tier_change_decided,
+    "approve_closure": closure_decided,
+}
+
+
+def step_done(user, task, **fields):
+    """Do the task's step with what its form collected (workflows.forms)."""
+    return STEPS[task.flow_task.name](user, task, **fields)
+
+
 def work_hand_over(actor, leaver, successor, school) -> dict:
     """In one action, a leaver's team seats on the school's active cases and every task they hold on those cases
     pass to `successor` (DESIGN: assignment is never to hard-coded users). All or nothing; refused with a clear

@@ -1,0 +1,217 @@
+"""The task frontend as people use it: the inbox and queue pages, claiming, a step's form, the case page and its
+timeline; scoped everywhere (another school's task or case is a 404), refusals as clear messages that change nothing."""
+
+import datetime
+
+import pytest
+from viewflow.workflow.status import STATUS
+
+from cases.models import InterviewNote
+from roster.roles import Role
+from tests.factories.roster import StudentFactory, staff_with_role
+from tests.workflows.test_case_flow import active, take
+from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
+from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
+from workflows import services
+from workflows.flows import CaseFlow
+
+INBOX = "/work/case/inbox/"
+QUEUE = "/work/case/queue/"
+
+
+def url(task, name="index"):
+    return task.flow_task.reverse(name, args=[task.process_id, task.pk])
+
+
+def case_url(process):
+    return CaseFlow.instance.reverse("process_detail", args=[process.pk])
+
+
+def page(response):
+    return response.content.decode()
+
+
+def staffed_yellow(world, process):
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
+                         reason="确认")  # fmt: skip
+    from cases import services as case_services
+
+    services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
+                           case_services.team_proposal(process.case))  # fmt: skip
+
+
+def test_a_psychology_teacher_claims_triage_from_the_queue_and_completes_it(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    client.force_login(world.counselor_a1)
+    queue = client.get(QUEUE)
+    assert queue.status_code == 200
+    triage = active(process, CaseFlow.triage)
+    assert url(triage) in page(queue)
+    assert world.student_a1_3.name not in page(queue)  # masked in lists
+    assert client.get(url(triage)).url == url(triage, "assign")
+    assert client.get(url(triage, "assign")).status_code == 200
+    response = client.post(url(triage, "assign"))
+    assert response.url == url(triage, "execute")
+    form = client.get(url(triage, "execute"))
+    assert form.status_code == 200 and 'name="tier"' in page(form)
+    done = client.post(url(triage, "execute"), {"tier": "yellow", "reason": "面谈确认"})
+    assert done.status_code == 302, page(done)
+    triage.refresh_from_db()
+    assert triage.status == STATUS.DONE
+    case.refresh_from_db()
+    assert case.triaged
+
+
+def test_the_interview_form_records_the_note_and_the_case_timeline_shows_it(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    staffed_yellow(world, process)
+    interview = active(process, CaseFlow.interview)
+    assert interview.owner == world.counselor_a1  # the psychology teacher's seat
+    client.force_login(world.counselor_a1)
+    inbox = page(client.get(INBOX))
+    assert url(interview) in inbox and "case-tier" in inbox
+    response = client.post(url(interview, "execute"), {"note": "学生近期睡眠差，同意每周面谈。"})
+    assert response.status_code == 302 and response.url == INBOX
+    assert InterviewNote.objects.get(case=case).note == "学生近期睡眠差，同意每周面谈。"
+    case_page = page(client.get(case_url(process)))
+    assert "interview note" in case_page.lower() or "访谈记录" in case_page
+    assert world.student_a1_3.name in case_page  # the team sees the name on the case page
+    # The homeroom teacher on the team sees the case, but not the interview note's entry.
+    client.force_login(world.homeroom_a1_3)
+    homeroom_page = client.get(case_url(process))
+    assert homeroom_page.status_code == 200
+    assert "访谈记录" not in page(homeroom_page)
+
+
+def test_an_empty_or_refused_step_changes_nothing_and_says_why(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    staffed_yellow(world, process)
+    interview = active(process, CaseFlow.interview)
+    client.force_login(world.counselor_a1)
+    response = client.post(url(interview, "execute"), {"note": ""})
+    assert response.status_code == 200 and "errorlist" in page(response) or "vf-field" in page(response)
+    interview.refresh_from_db()
+    assert interview.status == STATUS.ASSIGNED and not InterviewNote.objects.exists()
+    # A plan whose measure names someone off the team is refused by the service: a form error, nothing written.
+    services.interview_done(world.counselor_a1, interview, note="面谈")
+    plan = active(process, CaseFlow.plan)
+    response = client.post(url(plan, "execute"), {
+        "goals": "稳定情绪", "review_on": (datetime.date.today() + datetime.timedelta(days=30)).isoformat(),
+        "measure_1": "每周谈话", "responsible_1": world.principal_a1.pk,
+    })  # fmt: skip
+    assert response.status_code == 200
+    plan.refresh_from_db()
+    assert plan.status == STATUS.ASSIGNED and not case.plans.exists()
+
+
+def test_a_task_taken_or_done_by_someone_else_answers_with_a_message(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    other = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor2_a1")
+    triage = active(process, CaseFlow.triage)
+    client.force_login(other)
+    assert client.get(url(triage, "assign")).status_code == 200  # both look at the claim page
+    services.task_claim(world.counselor_a1, triage)  # the colleague is quicker
+    response = client.post(url(triage, "assign"), follow=True)
+    assert "该任务已由他人完成或领取，未做任何更改。" in page(response)
+    triage.refresh_from_db()
+    assert triage.owner == world.counselor_a1
+    # Completing it is refused too; the colleague's form then finds it done.
+    assert client.post(url(triage, "execute"), {"tier": "red", "reason": "x"}).status_code == 302
+    triage.refresh_from_db()
+    assert triage.status == STATUS.ASSIGNED and case.tier == "yellow"
+    services.triage_done(world.counselor_a1, triage, tier="yellow", reason="确认")
+    client.force_login(world.counselor_a1)
+    response = client.get(url(triage, "execute"), follow=True)
+    assert response.redirect_chain[-1][0] == case_url(process)
+
+
+@pytest.mark.parametrize("suffix", ["", "assign/", "execute/", "detail/"])
+def test_another_schools_task_is_missing_not_forbidden(client, world, open_case, suffix):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    triage = active(process, CaseFlow.triage)
+    counselor_b1 = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_b1, username="counselor_b1")
+    client.force_login(counselor_b1)
+    assert client.get(url(triage) + suffix).status_code == 404
+    assert client.post(url(triage) + suffix).status_code == 404
+    assert client.get(case_url(process)).status_code == 404
+    assert client.get(CaseFlow.instance.reverse("process_chart", args=[process.pk])).status_code == 404
+    for listing in (INBOX, QUEUE, "/work/case/flows/", "/work/case/tasks/", "/work/case/archive/"):
+        response = client.get(listing)
+        assert response.status_code == 200 and url(triage) not in page(response) and case_url(process) not in page(
+            response
+        )  # fmt: skip
+    triage.refresh_from_db()
+    assert triage.status == STATUS.NEW and triage.owner is None
+
+
+def test_a_homeroom_teacher_sees_only_the_cases_of_their_team(client, world, open_case):  # noqa: F811
+    mine, my_process = open_case(world.student_a1_3, "yellow")
+    staffed_yellow(world, my_process)
+    # A case in the same class whose team the homeroom teacher is not on (not staffed yet).
+    classmate = StudentFactory(school_class=world.class_a1_3)
+    other, other_process = open_case(classmate, "yellow")
+    client.force_login(world.homeroom_a1_3)
+    cases = page(client.get("/work/case/flows/"))
+    assert case_url(my_process) in cases
+    assert case_url(other_process) not in cases
+    assert client.get(case_url(other_process)).status_code == 404
+    assert client.get(url(active(other_process, CaseFlow.triage))).status_code == 404
+
+
+def test_people_without_a_case_role_are_kept_out(client, world):
+    client.force_login(world.school_admin_a1)
+    assert client.get(INBOX).status_code == 403
+    client.logout()
+    response = client.get(INBOX)
+    assert response.status_code in (302, 403)
+
+
+def _many_cases(world, count, start=0):
+    from django.utils import timezone
+
+    from roster.models import Student
+    from screening.models import ScreeningResult
+    from tests.factories.screening import CampaignFactory
+
+    campaign = CampaignFactory(schools=[world.school_a1])
+    students = Student.objects.bulk_create(
+        [Student(school=world.school_a1, school_class=world.class_a1_3, student_no=f"Q{n}", name=f"学生{n}",
+                 gender="F") for n in range(start, start + count)]
+    )  # fmt: skip
+    results = ScreeningResult.objects.bulk_create(
+        [ScreeningResult(campaign=campaign, student=s, source="import", answers={}, scores={}, tier="yellow",
+                         fired_rules=[], ruleset=campaign.ruleset, submitted_at=timezone.now()) for s in students]
+    )  # fmt: skip
+    services.on_students_flagged(None, results=results)
+
+
+def _queries(client, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_the_task_pages_cost_the_same_queries_at_10_and_1000_tasks(client, world):
+    from viewflow.workflow.models import Task
+
+    pages = (QUEUE, INBOX, "/work/case/flows/", "/work/case/tasks/")
+    client.force_login(world.counselor_a1)
+
+    def assign_half():
+        open_tasks = Task.objects.filter(flow_task=CaseFlow.triage, status=STATUS.NEW)
+        half = list(open_tasks.values_list("pk", flat=True)[: open_tasks.count() // 2])
+        Task.objects.filter(pk__in=half).update(owner=world.counselor_a1, status=STATUS.ASSIGNED)
+
+    _many_cases(world, 10)
+    assign_half()
+    client.get(INBOX)  # the session and the user's scope are read once per request either way
+    small = {path: _queries(client, path) for path in pages}
+    _many_cases(world, 990, start=10)
+    assign_half()
+    large = {path: _queries(client, path) for path in pages}
+    assert large == small
+    assert max(large.values()) <= 12, large

@@ -1,0 +1,196 @@
+"""The form of each step of the case process. A form only collects and checks what the person typed; the step's rules
+(team composition, consent before a referral, separation of duties) are cases.services', run by workflows.services.
+
+`step_fields()` gives the keyword arguments of the step's service function (workflows.services.STEPS).
+May import: roster, screening, cases.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import Case, Consent, ContactChannel, FollowUpOutcome, TeamSeat
+from cases.services import team_proposal
+from cases.tiers import SEAT_ROLE, tier_rule
+from roster.models import RoleAssignment
+from roster.roles import Role
+from screening.definitions import RiskTier
+
+User = get_user_model()
+TEXT = {"rows": 4}
+
+
+class StepForm(forms.Form):
+    def __init__(self, *args, case: Case, user, **kwargs):
+        self.case, self.user = case, user
+        super().__init__(*args, **kwargs)
+
+    def step_fields(self) -> dict:
+        return dict(self.cleaned_data)
+
+
+class DecisionForm(StepForm):
+    """An approval: approve or reject, with a note."""
+
+    approve = forms.TypedChoiceField(
+        label=_("Decision"), coerce=lambda v: v == "yes", widget=forms.RadioSelect,
+        choices=[("yes", _("Approve")), ("no", _("Reject"))],
+    )  # fmt: skip
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs=TEXT), required=False)
+
+
+class TriageForm(StepForm):
+    tier = forms.ChoiceField(label=_("Confirmed tier"), choices=RiskTier.choices)
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs=TEXT))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tier"].initial = self.case.tier
+        self.fields["tier"].help_text = _("Green closes the case as a false positive, once the principal agrees.")
+
+
+class StaffingForm(StepForm):
+    """二包一 / 三包一: one person per seat of the case's tier, proposed from the roster."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        proposal = team_proposal(self.case)
+        for seat in tier_rule(self.case.tier).seats:
+            self.fields[seat] = forms.ModelChoiceField(
+                label=TeamSeat(seat).label, queryset=self._holders(seat), initial=proposal.get(seat)
+            )
+
+    def _holders(self, seat: str):
+        role = SEAT_ROLE[seat]
+        where = {"school_class__school_id": self.case.school_id} if role == Role.HOMEROOM_TEACHER else {
+            "school_id": self.case.school_id
+        }  # fmt: skip
+        holders = RoleAssignment.objects.filter(role=role, **where).values("user_id")
+        return User.objects.filter(pk__in=holders, is_active=True).order_by("last_name", "first_name", "username")
+
+    def step_fields(self) -> dict:
+        return {"members": dict(self.cleaned_data)}
+
+
+class InterviewForm(StepForm):
+    note = forms.CharField(label=_("What the interview found"), widget=forms.Textarea(attrs={"rows": 8}))
+    restricted = forms.BooleanField(label=_("Restricted (psychology teachers and the principal only)"), required=False)
+
+
+class ParentContactForm(StepForm):
+    guardian = forms.CharField(label=_("Who was contacted"), max_length=50)
+    channel = forms.ChoiceField(label=_("Channel"), choices=ContactChannel.choices)
+    outcome = forms.CharField(label=_("Outcome"), widget=forms.Textarea(attrs=TEXT))
+    consent = forms.ChoiceField(label=_("Consent to intervention"), choices=Consent.choices)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["guardian"].initial = self.case.student.guardian_name
+
+
+class PlanForm(StepForm):
+    """一生一策: goals, up to three measures each with a responsible team member, a review date."""
+
+    MEASURES = 3
+
+    goals = forms.CharField(label=_("Goals"), widget=forms.Textarea(attrs=TEXT))
+    review_on = forms.DateField(label=_("Review date"), widget=forms.DateInput(attrs={"type": "date"}))
+    needs_referral = forms.BooleanField(label=_("Calls for a referral to a hospital"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        team = User.objects.filter(
+            pk__in=self.case.team.filter(left_at__isnull=True).values("user_id")
+        ).order_by("username")  # fmt: skip
+        for i in range(1, self.MEASURES + 1):
+            self.fields[f"measure_{i}"] = forms.CharField(
+                label=_("Measure %(n)s") % {"n": i}, required=i == 1, widget=forms.Textarea(attrs={"rows": 2})
+            )
+            self.fields[f"responsible_{i}"] = forms.ModelChoiceField(
+                label=_("Responsible for measure %(n)s") % {"n": i}, queryset=team, required=False
+            )
+
+    def clean_review_on(self):
+        review_on = self.cleaned_data["review_on"]
+        if review_on < timezone.localdate():
+            raise forms.ValidationError(_("The review date cannot be in the past."))
+        return review_on
+
+    def clean(self):
+        data = super().clean()
+        for i in range(1, self.MEASURES + 1):
+            if data.get(f"measure_{i}") and not data.get(f"responsible_{i}"):
+                self.add_error(f"responsible_{i}", _("Name who is responsible for this measure."))
+        return data
+
+    def step_fields(self) -> dict:
+        data = self.cleaned_data
+        measures = [
+            (data[f"measure_{i}"], data[f"responsible_{i}"])
+            for i in range(1, self.MEASURES + 1)
+            if data.get(f"measure_{i}")
+        ]
+        return {
+            "goals": data["goals"], "review_on": data["review_on"], "needs_referral": data["needs_referral"],
+            "measures": measures,
+        }  # fmt: skip
+
+
+class ReferralRequestForm(StepForm):
+    institution = forms.CharField(label=_("Institution"), max_length=100)
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs=TEXT))
+    parental_consent = forms.ChoiceField(label=_("Parental consent"), choices=Consent.choices)
+
+
+class ReferralMadeForm(StepForm):
+    referred_on = forms.DateField(label=_("Referred on"), widget=forms.DateInput(attrs={"type": "date"}))
+    outcome = forms.CharField(label=_("Outcome"), widget=forms.Textarea(attrs=TEXT))
+
+
+class FollowUpForm(StepForm):
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 6}))
+    reassessment_score = forms.IntegerField(label=_("Re-assessment score"), min_value=0, required=False)
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=FollowUpOutcome.choices, widget=forms.RadioSelect)
+    to_tier = forms.ChoiceField(
+        label=_("New tier (escalation or de-escalation)"), choices=[("", "—"), *RiskTier.choices], required=False
+    )
+    reason = forms.CharField(label=_("Reason for the change or the closure"), required=False, widget=forms.Textarea(
+        attrs={"rows": 2}
+    ))  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        changing = data.get("outcome") in (FollowUpOutcome.ESCALATE, FollowUpOutcome.DE_ESCALATE)
+        if changing and not data.get("to_tier"):
+            self.add_error("to_tier", _("Choose the tier to change to."))
+        if changing and data.get("to_tier") == self.case.tier:
+            self.add_error("to_tier", _("The case already has this tier."))
+        return data
+
+
+class ClosureDecisionForm(DecisionForm):
+    note = None
+    evaluation = forms.CharField(label=_("Evaluation (结案评估)"), widget=forms.Textarea(attrs=TEXT), required=False)
+
+
+class TierChangeDecisionForm(DecisionForm):
+    note = None
+
+
+FORMS: dict[str, type[StepForm]] = {
+    "triage": TriageForm,
+    "approve_false_positive": ClosureDecisionForm,
+    "staffing": StaffingForm,
+    "interview": InterviewForm,
+    "parent_contact": ParentContactForm,
+    "plan": PlanForm,
+    "request_referral": ReferralRequestForm,
+    "approve_referral": DecisionForm,
+    "make_referral": ReferralMadeForm,
+    "follow_up": FollowUpForm,
+    "approve_tier_change": TierChangeDecisionForm,
+    "approve_closure": ClosureDecisionForm,
+}

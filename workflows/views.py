@@ -1,0 +1,373 @@
+"""The case pages of the task frontend: Viewflow's Material site (config.urls mounts it at /work/) with our scoped
+lists and our step pages.
+
+Every page reads through workflows.selectors / roster.scoping: a task or case out of the user's scope is missing
+(404), never forbidden, so a URL tells nothing about another school. A step page runs its step through
+workflows.services.step_done; a task done or taken by someone meanwhile, or a rule of the step refused, answers with a
+clear message and changes nothing.
+May import: roster, screening, cases.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+from viewflow.utils import viewprop
+from viewflow.workflow.flow import views as flow_views
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
+
+from cases import services as case_services
+from cases.models import Decision
+from roster.masking import mask_name
+from roster.roles import Role
+from workflows import selectors, services
+from workflows.flows import CaseFlow
+from workflows.forms import FORMS
+
+OVERDUE = '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>'
+TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
+
+
+def _flow_url(name: str, *args) -> str:
+    return CaseFlow.instance.reverse(name, args=args)
+
+
+def _case_url(task_or_process) -> str:
+    return _flow_url("process_detail", getattr(task_or_process, "process_id", None) or task_or_process.pk)
+
+
+def _task_url(task: Task, name: str = "index") -> str:
+    return task.flow_task.reverse(name, args=[task.process_id, task.pk])
+
+
+def _visible_task(request, process_pk: int, task_pk: int) -> Task:
+    """The task of the URL, if it is a step of a case the user may see; 404 otherwise (missing or out of scope)."""
+    task = get_object_or_404(
+        Task.objects.select_related("process", "owner"), pk=task_pk, process_id=process_pk,
+        process__flow_class=CaseFlow,
+    )  # fmt: skip
+    if f"/{task.flow_task.name}/" not in request.path or not CaseFlow.instance.has_view_permission(
+        request.user, task.process
+    ):
+        raise Http404
+    return task
+
+
+def _names_shown(user, case) -> bool:
+    """Full names on a case page: its team and the school's psychology teachers and principals; others see them
+    masked (the district level works on numbers and tiers, not names)."""
+    return case_services.on_team(user, case) or any(
+        case_services.holds(user, role, case) for role in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    )
+
+
+def student_label(user, case) -> str:
+    student = case.student
+    name = student.name if _names_shown(user, case) else mask_name(student.name)
+    return f"{name} · {student.school_class}"
+
+
+def tier_chip(tier: str, label: str):
+    return format_html(
+        '<span class="case-tier" style="background:{};color:#fff;border-radius:10px;padding:1px 8px">{}</span>',
+        TIER_COLOURS.get(tier, "#757575"), label,
+    )  # fmt: skip
+
+
+# --- Step pages ---------------------------------------------------------------------------------------------------
+
+
+@login_required
+def task_open(request, process_pk: int, task_pk: int):
+    """A task's link in a list: its form when it is the user's to do, the claim page when they may take it, the
+    case page otherwise."""
+    task = _visible_task(request, process_pk, task_pk)
+    if task.status == STATUS.ASSIGNED and task.flow_task.can_execute(request.user, task):
+        return HttpResponseRedirect(_task_url(task, "execute"))
+    if task.status == STATUS.NEW and task.flow_task.can_assign(request.user, task):
+        return HttpResponseRedirect(_task_url(task, "assign"))
+    return HttpResponseRedirect(_case_url(task))
+
+
+def _not_doable(request, task: Task):
+    """Why the user cannot do this task now, as a message and a redirect; None when they can."""
+    if task.status in (STATUS.DONE, STATUS.CANCELED):
+        messages.info(request, str(services.TaskUnavailable()))
+        return HttpResponseRedirect(_case_url(task))
+    if task.status == STATUS.NEW and task.flow_task.can_assign(request.user, task):
+        return HttpResponseRedirect(_task_url(task, "assign"))
+    if task.status != STATUS.ASSIGNED or not task.flow_task.can_execute(request.user, task):
+        messages.error(request, _("This task is not yours to do."))
+        return HttpResponseRedirect(_case_url(task))
+    return None
+
+
+@login_required
+def task_execute(request, process_pk: int, task_pk: int):
+    task = _visible_task(request, process_pk, task_pk)
+    refused = _not_doable(request, task)
+    if refused:
+        return refused
+    case = task.process.coerced.case
+    form = FORMS[task.flow_task.name](request.POST or None, case=case, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.step_done(request.user, task, **form.step_fields())
+        except ValidationError as error:
+            form.add_error(None, error)
+        except (services.TaskUnavailable, services.CaseBusy, PermissionDenied) as error:
+            messages.error(request, str(error))
+            return HttpResponseRedirect(_case_url(task))
+        else:
+            messages.success(
+                request, _("Done: %(step)s for case %(case)s.") % {"step": task.flow_task.task_title, "case": case}
+            )
+            target = _case_url(task) if "_case" in request.POST else CaseFlow.instance.reverse("inbox")
+            return HttpResponseRedirect(target)
+    context = {
+        "task": task, "case": case, "form": form, "student": student_label(request.user, case),
+        "tier": tier_chip(case.tier, case.get_tier_display()), "pending": _pending_request(case, task),
+        "case_url": _case_url(task), "release_url": _task_url(task, "unassign"),
+        "due": _due(task), "now": timezone.now(),
+    }  # fmt: skip
+    return TemplateResponse(request, "workflows/task_execute.html", context)
+
+
+def _pending_request(case, task: Task):
+    """What an approval decides: the pending referral, tier change or closure, shown above the decision."""
+    requests = {
+        "approve_referral": case.referrals,
+        "approve_tier_change": case.tier_changes,
+        "approve_closure": case.closures,
+        "approve_false_positive": case.closures,
+    }.get(task.flow_task.name)
+    return requests.filter(decision=Decision.PENDING).first() if requests is not None else None
+
+
+def _due(task: Task):
+    due = (task.data or {}).get("due")
+    return parse_datetime(due) if due else None
+
+
+@login_required
+def task_claim(request, process_pk: int, task_pk: int):
+    """Take a task from the school's queue (a confirmation page, then POST)."""
+    task = _visible_task(request, process_pk, task_pk)
+    if request.method == "POST":
+        try:
+            services.task_claim(request.user, task)
+        except (services.TaskUnavailable, services.CaseBusy, PermissionDenied) as error:
+            messages.error(request, str(error))
+            return HttpResponseRedirect(CaseFlow.instance.reverse("queue"))
+        messages.success(request, _("The task is yours now: it is in your inbox."))
+        return HttpResponseRedirect(_task_url(task, "execute"))
+    if task.status != STATUS.NEW:
+        return _not_doable(request, task) or HttpResponseRedirect(_task_url(task, "execute"))
+    if not task.flow_task.can_assign(request.user, task):
+        messages.error(request, _("This task is not yours to take."))
+        return HttpResponseRedirect(_case_url(task))
+    case = task.process.coerced.case
+    context = {
+        "task": task, "case": case, "student": student_label(request.user, case),
+        "tier": tier_chip(case.tier, case.get_tier_display()), "case_url": _case_url(task), "due": _due(task),
+        "now": timezone.now(),
+    }  # fmt: skip
+    return TemplateResponse(request, "workflows/task_claim.html", context)
+
+
+@login_required
+@require_POST
+def task_release(request, process_pk: int, task_pk: int):
+    """Put a task one has taken back in the school's queue."""
+    task = _visible_task(request, process_pk, task_pk)
+    try:
+        services.task_release(request.user, task)
+    except (services.TaskUnavailable, PermissionDenied) as error:
+        messages.error(request, str(error))
+        return HttpResponseRedirect(_case_url(task))
+    messages.success(request, _("The task is back in the school's queue."))
+    return HttpResponseRedirect(CaseFlow.instance.reverse("inbox"))
+
+
+# --- Lists (the stock list pages with our scoped querysets and columns) -------------------------------------------
+
+
+class _TaskColumns:
+    """Columns of a task list row: the case's student (masked), tier colour, step and due date; overdue marked."""
+
+    filterset_class = None  # the stock filter embeds every process of the queue in the page (#505 notes)
+    columns = ("task_link", "student", "tier", "step", "due_date", "created")
+    object_link_columns = ()
+
+    def task_link(self, task):
+        return format_html('<a href="{}">#{}</a>', _task_url(task), task.pk)
+
+    task_link.short_description = gettext_lazy("Task")
+
+    def student(self, task):
+        case = task.process.caseprocess.case
+        return mask_name(case.student.name) + f" · {case.student.school_class}"
+
+    student.short_description = gettext_lazy("Student")
+
+    def tier(self, task):
+        case = task.process.caseprocess.case
+        return tier_chip(case.tier, case.get_tier_display())
+
+    tier.short_description = gettext_lazy("Tier")
+
+    def step(self, task):
+        return format_html('<a href="{}">{}</a>', _task_url(task), task.flow_task.task_title)
+
+    step.short_description = gettext_lazy("Step")
+
+    def due_date(self, task):
+        due = _due(task)
+        if due is None:
+            return ""
+        shown = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
+        if due < timezone.now() and task.status != STATUS.DONE:
+            return format_html(
+                '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>', _("Overdue"), shown
+            )
+        return shown
+
+    due_date.short_description = gettext_lazy("Due")
+
+    def created(self, task):
+        return timezone.localtime(task.created).strftime("%Y-%m-%d %H:%M")
+
+    created.short_description = gettext_lazy("Created")
+
+
+class CaseInboxView(_TaskColumns, flow_views.FlowInboxListView):
+    title = gettext_lazy("My tasks")
+
+    @viewprop
+    def queryset(self):
+        return selectors.inbox(self.request.user)
+
+
+class CaseQueueView(_TaskColumns, flow_views.FlowQueueListView):
+    title = gettext_lazy("My school's queue")
+
+    @viewprop
+    def queryset(self):
+        return selectors.queue(self.request.user)
+
+
+class CaseArchiveView(_TaskColumns, flow_views.FlowArchiveListView):
+    columns = ("task_link", "student", "tier", "step", "finished_at")
+
+    def finished_at(self, task):
+        return timezone.localtime(task.finished).strftime("%Y-%m-%d %H:%M") if task.finished else ""
+
+    finished_at.short_description = gettext_lazy("Done at")
+
+    @viewprop
+    def queryset(self):
+        return selectors.archive(self.request.user)
+
+
+class CaseTaskListView(_TaskColumns, flow_views.DashboardTaskListView):
+    columns = ("task_link", "student", "tier", "step", "status_label", "owner_label", "due_date")
+
+    def status_label(self, task):
+        return STATUS(task.status).label
+
+    status_label.short_description = gettext_lazy("Status")
+
+    def owner_label(self, task):
+        return selectors.person(task.owner)
+
+    owner_label.short_description = gettext_lazy("Assigned to")
+
+    @viewprop
+    def queryset(self):
+        return selectors.case_tasks(self.request.user)
+
+
+class CaseListView(flow_views.DashboardProcessListView):
+    """The cases the user may see (the stock process list, scoped)."""
+
+    title = gettext_lazy("Cases")
+    filterset_class = None
+    columns = ("case_link", "student", "tier", "case_status", "opened")
+    object_link_columns = ()
+
+    def case_link(self, process):
+        return format_html('<a href="{}">{}</a>', _case_url(process), process.case)
+
+    case_link.short_description = gettext_lazy("Case")
+
+    def student(self, process):
+        return mask_name(process.case.student.name) + f" · {process.case.student.school_class}"
+
+    student.short_description = gettext_lazy("Student")
+
+    def tier(self, process):
+        return tier_chip(process.case.tier, process.case.get_tier_display())
+
+    tier.short_description = gettext_lazy("Tier")
+
+    def case_status(self, process):
+        return process.case.get_status_display()
+
+    case_status.short_description = gettext_lazy("Status")
+
+    def opened(self, process):
+        return timezone.localtime(process.case.opened_at).strftime("%Y-%m-%d")
+
+    opened.short_description = gettext_lazy("Opened")
+
+    @viewprop
+    def queryset(self):
+        return selectors.case_processes(self.request.user)
+
+
+# --- The case page ------------------------------------------------------------------------------------------------
+
+
+@login_required
+def case_detail(request, process_pk: int, **kwargs):
+    """The case: who, tier, team, the open steps and the timeline (steps and record history), and the chart."""
+    process = selectors.case_processes(request.user).filter(pk=process_pk).first()
+    if process is None:
+        raise Http404
+    case = process.case
+    open_tasks = (
+        Task.objects.filter(process__caseprocess__case=case, flow_task_type="HUMAN")
+        .filter(status__in=selectors.ACTIVE)
+        .select_related("owner")
+    )  # fmt: skip
+    context = {
+        "process": process, "case": case, "student": student_label(request.user, case),
+        "tier": tier_chip(case.tier, case.get_tier_display()),
+        "team": case.team.filter(left_at__isnull=True).select_related("user"),
+        "open_tasks": [(t, _due(t), _task_url(t), selectors.person(t.owner)) for t in open_tasks],
+        "timeline": selectors.case_timeline(request.user, case),
+        "chart_url": _flow_url("process_chart", process.pk),
+        "now": timezone.now(),
+    }  # fmt: skip
+    return TemplateResponse(request, "workflows/case_detail.html", context)
+
+
+class CaseChartView(flow_views.FlowChartView):
+    """The flow chart; with a process, only for someone who may see its case."""
+
+    def dispatch(self, request, *args, **kwargs):
+        process_pk = kwargs.get("process_pk")
+        if process_pk is not None and not selectors.case_processes(request.user).filter(pk=process_pk).exists():
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)

@@ -1,0 +1,54 @@
+"""The task frontend: Viewflow's Material site with the case flow's app, every list scoped (upstream #505).
+
+The kanban dashboard is replaced by the inbox (it ran a query per card and was not scoped); the stock inbox, queue,
+archive, task and process lists keep their pages but take workflows.selectors' querysets and our columns; the
+process page is the case page. config.urls mounts `site` at /work/.
+May import: roster, screening, cases.
+"""
+
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import RedirectView
+from viewflow.urls import Site
+from viewflow.utils import viewprop
+from viewflow.workflow.flow import FlowAppViewset
+
+from workflows import selectors, views
+from workflows.flows import CaseFlow
+
+
+class _ToInbox(RedirectView):
+    def get_redirect_url(self, *args, **kwargs):
+        return CaseFlow.instance.reverse("inbox")
+
+
+class CaseFlowAppViewset(FlowAppViewset):
+    inbox_view_class = views.CaseInboxView
+    queue_view_class = views.CaseQueueView
+    archive_view_class = views.CaseArchiveView
+    task_list_view_class = views.CaseTaskListView
+    process_list_view_class = views.CaseListView
+    chart_view_class = views.CaseChartView
+
+    @property
+    def index_path(self):
+        return path("", _ToInbox.as_view(), name="index")
+
+    @viewprop
+    def process_detail_view(self):
+        return views.case_detail
+
+    def get_context_data(self, request):
+        # The menu's inbox and queue counts: the stock ones match a role permission at any school (#505).
+        return {"user_inbox": selectors.inbox(request.user), "user_queue": selectors.queue(request.user)}
+
+    @property
+    def process_cancel_path(self):
+        # Cancelling a whole case is a closure (approved a level higher), never a button on the case page.
+        return None
+
+
+site = Site(
+    title=_("Cases"),
+    viewsets=[CaseFlowAppViewset(CaseFlow, icon="psychology")],
+)
