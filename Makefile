@@ -37,6 +37,7 @@ demo: $(STAMP) messages
 	$(MANAGE) load_instruments
 	$(MANAGE) seed_demo
 	$(MANAGE) seed_screening_demo
+	$(MANAGE) seed_case_demo
 	@echo ""
 	@echo "Open http://$(ADDR)/  (Ctrl-C stops the web server and the task worker)"
 	@trap 'kill $$worker 2>/dev/null' EXIT; \

@@ -33,6 +33,7 @@ from cases.models import (
     TeamSeat,
     TierChange,
 )
+from cases.notices import red_case_enqueue
 from cases.tiers import SEAT_ROLE, rank, tier_rule
 from roster import scoping
 from roster.models import RoleAssignment, Student, User
@@ -138,6 +139,11 @@ def _open_for_flag(result, student: Student, now) -> Opening:
         .filter(student=student, status__in=(*ACTIVE_STATUSES, CaseStatus.CLOSED))
         .order_by("-opened_at", "-pk")
     )
+    # This result, at this tier, was delivered before (a task run again): never reopen or re-raise. A result
+    # re-scored to another tier is a new flag.
+    applied = next((c for c in cases if c.screening_result_id == result.pk and c.screened_tier == result.tier), None)
+    if applied is not None:
+        return Opening(applied, "unchanged")
     active = next((c for c in cases if c.status in ACTIVE_STATUSES), None)
     if active is not None:
         active.screening_result = result
@@ -225,8 +231,10 @@ def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW
             _save(active, actor, f"referred again by staff: {reason}")
             return Opening(active, "unchanged")
         closed = Case.objects.select_for_update().filter(student=student, status=CaseStatus.CLOSED).first()
-        return _open(student, closed, now, actor, "a staff referral", source=CaseSource.TEACHER_REFERRAL, tier=tier,
-                     reason=reason)  # fmt: skip
+        opening = _open(student, closed, now, actor, "a staff referral", source=CaseSource.TEACHER_REFERRAL,
+                        tier=tier, reason=reason)  # fmt: skip
+        red_case_enqueue(opening.case, "", _("referred as red by staff"))
+        return opening
 
 
 # --- Triage and staffing ----------------------------------------------------------------------------------------
@@ -243,6 +251,7 @@ def case_triage(actor, case: Case, tier: str, reason: str) -> Case:
         previous = case.tier
         case.tier, case.triaged = tier, True
         _save(case, actor, f"triage: {previous} → {tier}: {reason}")
+        red_case_enqueue(case, previous, _("raised to red at triage"))
         if tier == RiskTier.GREEN:
             closure_propose(actor, case, _("False positive at triage: %(reason)s") % {"reason": reason})
     return case
@@ -438,8 +447,9 @@ def tier_change_decide(actor, change: TierChange, approve: bool) -> TierChange:
         change = _decide(change, actor, approve, "tier change")
         if approve:
             case = Case.objects.select_for_update().get(pk=case.pk)
-            case.tier = change.to_tier
+            previous, case.tier = case.tier, change.to_tier
             _save(case, actor, f"tier change approved: {change.from_tier} → {change.to_tier}")
+            red_case_enqueue(case, previous, _("escalation approved"))
             restaff(case, actor)
     return change
 

@@ -268,7 +268,10 @@ class CaseFlow(flow.Flow):
     def notify_overdue(self, activation):
         from workflows.notices import overdue_notify
 
+        # The notice's task follows the deadline's timer, which follows the step that is late: name that step.
         host = activation.task.previous.first()
+        while host is not None and host.flow_task_type != "HUMAN":
+            host = host.previous.first()
         overdue_notify(activation.process.case, host)
 
     def follow_up_interval(self, activation):

@@ -205,6 +205,25 @@ def test_closing_an_orange_case_is_the_district_centres_and_a_closed_case_reopen
     assert case.closures.get().decision == Decision.APPROVED  # the earlier closure stays on record
 
 
+def test_a_flag_delivered_again_neither_reopens_nor_re_raises_its_case(world, flag):
+    # results_flagged_send may run again after a failure: the same result must not undo the team's decisions.
+    opening = flag(world.student_a1_3, "orange")
+    case, result = opening.case, opening.case.screening_result
+    services.case_triage(world.counselor_a1, case, "yellow", "访谈后判断为黄色")
+    assert services.case_open_for_flag(result).outcome == "unchanged"
+    case.refresh_from_db()
+    assert (case.tier, case.triaged) == ("yellow", True)
+    services.team_set(world.counselor_a1, case, services.team_proposal(case))
+    closure = services.closure_propose(world.counselor_a1, case, "稳定")
+    services.closure_decide(world.principal_a1, closure, approve=True) if not services.on_team(
+        world.principal_a1, case
+    ) else services.closure_decide(world.centre_district_a, closure, approve=True)  # fmt: skip
+    history = case.history.count()
+    assert services.case_open_for_flag(result).outcome == "unchanged"
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CLOSED and case.history.count() == history
+
+
 def test_a_rejected_closure_puts_the_case_back_to_work(world, flag):
     case = flag(world.student_a1_3, "yellow").case
     services.team_set(world.counselor_a1, case, services.team_proposal(case))
@@ -223,3 +242,28 @@ def test_reopening_by_hand(world, flag):
     services.case_reopen(world.counselor_a1, case, "又出现情绪问题")
     case.refresh_from_db()
     assert case.status == CaseStatus.OPEN and reasons(case)[-1] == "reopened: 又出现情绪问题"
+
+
+def test_a_case_turning_red_tells_the_district_centre_at_once(world, flag, django_capture_on_commit_callbacks):
+    from roster.models import Notification
+
+    def red_notices():
+        return Notification.objects.filter(kind="case_red")
+
+    case = flag(world.student_a1_3, "yellow").case
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_triage(world.counselor_a1, case, "red", "访谈发现自伤计划")
+    (notice,) = red_notices()
+    assert notice.recipient == world.centre_district_a and notice.urgent
+    assert "王小明" not in notice.title + notice.body and "王*明" in notice.body  # masked
+    # Confirming red again, or a case red from its screening (already alerted by screening.alerts), adds nothing.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_triage(world.counselor_a1, case, "red", "确认")
+    red = flag(world.student_a1_5, "red").case
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_triage(world.counselor_a1, red, "red", "确认")
+    assert red_notices().count() == 1
+    # A staff referral opened red tells the district too.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_refer(world.counselor_a2, world.student_a2, "同学反映其有轻生言论", tier="red")
+    assert red_notices().count() == 2

@@ -305,6 +305,8 @@ def test_an_overdue_first_interview_tells_the_principal_and_the_case_goes_on(wor
     told = Notification.objects.filter(kind="case_task_overdue")
     assert {n.recipient for n in told} == {world.principal_a1, vice}
     assert all("王" not in n.title + n.body for n in told)  # the case number, never the student's name
+    steps = {str(CaseFlow.interview.task_title), str(CaseFlow.parent_contact.task_title)}
+    assert {step for step in steps for n in told if step in n.title} == steps  # the late step, not its timer
     interview.refresh_from_db()
     assert interview.status == STATUS.ASSIGNED  # still the counselor's to do
     services.interview_done(world.counselor_a1, interview, note="已面谈")
