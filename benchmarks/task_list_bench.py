@@ -1,5 +1,6 @@
 """Task lists at city scale: a psychology teacher's queue and inbox, and a district centre's queue, with --cases open
-cases (each a process with an open task) in the database: queries per page and server time per page.
+cases (each a process with an open task) in the database: queries per page and server time per page; then the
+frontend's pages themselves (inbox, queue, case list) through the whole Django stack, as their users load them.
 
     .venv/bin/python benchmarks/task_list_bench.py --database-url sqlite:////tmp/xinqiao-tasks.sqlite3
     .venv/bin/python benchmarks/task_list_bench.py --database-url postgres://postgres@127.0.0.1:5432/xinqiao_tasks
@@ -25,20 +26,58 @@ from case_open_bench import create_database, prepare, setup_django  # noqa: E402
 PAGE = 50
 
 
+FRONTEND_PAGES = (
+    ("counselor", "inbox", "inbox page, psychology teacher"),
+    ("counselor", "queue", "queue page, psychology teacher"),
+    ("counselor", "process_list", "case list page, psychology teacher"),
+    ("centre", "queue", "queue page, district centre"),
+    ("centre", "process_list", "case list page, district centre"),
+)
+
+
+def time_pages(users: dict, repeats: int = 20) -> None:
+    """Each page requested `repeats` times by a signed-in client (session, middleware, templates, the menu's
+    counts): the median and worst server time, the rows shown and the queries per request."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from workflows.flows import CaseFlow
+
+    for who, name, label in FRONTEND_PAGES:
+        client = Client()
+        client.force_login(users[who])
+        url = CaseFlow.instance.reverse(name)
+        response = client.get(url, secure=True)  # warm templates and the per-worker caches (HTTPS, as deployed)
+        assert response.status_code == 200, (url, response.status_code)
+        times, counts = [], set()
+        for _ in range(repeats):
+            with CaptureQueriesContext(connection) as queries:
+                t = time.perf_counter()
+                response = client.get(url, secure=True)
+                times.append((time.perf_counter() - t) * 1000)
+            counts.add(len(queries))
+        rows = response.content.decode().count("<tr") - 1
+        print(f"{label:36s} rows {rows:3d}  queries {sorted(counts)}  median {statistics.median(times):6.1f} ms  "
+              f"max {max(times):6.1f} ms  {len(response.content) // 1024} KB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--students-per-class", type=int, default=700)
+    parser.add_argument("--reuse", action="store_true", help="measure the database a previous run prepared")
     args = parser.parse_args()
     create_database(args.database_url)
     setup_django(args.database_url)
-    started = time.perf_counter()
-    ids = prepare(args)
-    from screening.results_import import results_flagged_send
+    if not args.reuse:
+        started = time.perf_counter()
+        ids = prepare(args)
+        from screening.results_import import results_flagged_send
 
-    results_flagged_send(ids)
-    print(f"prepared {len(ids)} open cases in {time.perf_counter() - started:.0f} s")
+        results_flagged_send(ids)
+        print(f"prepared {len(ids)} open cases in {time.perf_counter() - started:.0f} s")
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -51,8 +90,9 @@ def main() -> None:
     counselor = User.objects.get(username="counselor")
     centre = RoleAssignment.objects.filter(role="district_centre").select_related("user").first().user
     # Some of the counselor's school's cases taken, so that the inbox has rows too.
-    for task in selectors.queue(counselor)[:PAGE]:
-        services.task_claim(counselor, Task.objects.get(pk=task.pk))
+    if not args.reuse:
+        for task in selectors.queue(counselor)[:PAGE]:
+            services.task_claim(counselor, Task.objects.get(pk=task.pk))
 
     def page(fn, user):
         def run():
@@ -81,6 +121,11 @@ def main() -> None:
             times.append((time.perf_counter() - t) * 1000)
         print(f"{label:28s} rows {len(rows):3d}  queries {len(queries)}  median {statistics.median(times):6.1f} ms  "
               f"max {max(times):6.1f} ms")  # fmt: skip
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    time_pages({"counselor": counselor, "centre": centre})
     print(f"machine: {os.uname().sysname} {os.uname().release}, {os.cpu_count()} CPUs")
 
 

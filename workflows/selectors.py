@@ -39,11 +39,13 @@ ACTIVE = (STATUS.NEW, STATUS.ASSIGNED, STATUS.STARTED)
 
 
 def _case_tasks(user) -> QuerySet[Task]:
-    """Human tasks of case processes whose case the user may see, with what a list row shows."""
-    cases = scoping.visible(user, Case).values("pk")
-    processes = CaseProcess.objects.filter(case__in=cases).values("pk")
+    """Human tasks of case processes whose case the user may see, with what a list row shows.
+
+    The scope is checked row by row (a correlated EXISTS), not as `IN (every visible case)`: a list reads a page of
+    rows, and a district's visible cases run to the hundred thousand."""
+    visible = scoping.visible(user, Case).filter(pk=OuterRef("process__caseprocess__case_id"))
     return (
-        Task.objects.filter(flow_task_type="HUMAN", process__in=processes)
+        Task.objects.filter(Exists(visible), flow_task_type="HUMAN")
         .select_related("process__caseprocess__case__student__school_class", "owner")
         .annotate(due=F("data__due"))
     )
@@ -82,10 +84,11 @@ def queue(user) -> QuerySet[Task]:
     if not scoping.scope_for(user).unrestricted:
         tasks = tasks.filter(_claimable_q(user))
     approvals = [node for node in CaseFlow.instance.nodes() if isinstance(node, IndependentView)]
-    seated = CaseTeamMember.objects.filter(
-        user=user, left_at__isnull=True, case__processes=OuterRef("process_id")
-    )  # fmt: skip
-    return _overdue_first(tasks.annotate(on_team=Exists(seated)).exclude(Q(flow_task__in=approvals) & Q(on_team=True)))
+    # The processes of the cases the user sits on: a short list computed once, not a subquery per task row.
+    seated = CaseProcess.objects.filter(
+        case__in=CaseTeamMember.objects.filter(user=user, left_at__isnull=True).values("case_id")
+    ).values("pk")
+    return _overdue_first(tasks.exclude(Q(flow_task__in=approvals) & Q(process_id__in=seated)))
 
 
 def archive(user) -> QuerySet[Task]:
@@ -100,10 +103,11 @@ def case_tasks(user) -> QuerySet[Task]:
 
 def case_processes(user) -> QuerySet[CaseProcess]:
     """The processes of the cases the user may see, with the case, student and class in the same query."""
+    visible = scoping.visible(user, Case).filter(pk=OuterRef("case_id"))  # row by row, as in _case_tasks
     return (
-        CaseProcess.objects.filter(case__in=scoping.visible(user, Case).values("pk"))
+        CaseProcess.objects.filter(Exists(visible))
         .select_related("case__student__school_class", "case__school")
-        .order_by("-created", "-pk")
+        .order_by("-pk")  # newest first, along the primary key's index
     )
 
 

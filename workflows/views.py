@@ -13,17 +13,21 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from viewflow.utils import viewprop
+from viewflow.views import ListModelView
 from viewflow.workflow.flow import views as flow_views
+from viewflow.workflow.flow.views import mixins
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
@@ -34,6 +38,7 @@ from roster.roles import Role
 from workflows import selectors, services
 from workflows.flows import CaseFlow
 from workflows.forms import FORMS
+from workflows.models import CaseProcess
 
 OVERDUE = '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>'
 TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
@@ -202,10 +207,39 @@ def task_release(request, process_pk: int, task_pk: int):
 
 # --- Lists (the stock list pages with our scoped querysets and columns) -------------------------------------------
 
+# A list counts at most this many rows: a city's queue holds tens of thousands of tasks, and counting them all on every
+# page (the pager and the menu) would cost more than the page itself. Nobody pages that far; beyond it shows "1000+".
+COUNT_CAP = 1000
+
+
+class CappedPaginator(Paginator):
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: COUNT_CAP + 1].count()
+
+    @property
+    def shown_count(self) -> str:
+        return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
+
+
+class CappedCount:
+    """A menu's number of tasks: the rows counted up to 99, shown "99+" beyond."""
+
+    MENU_CAP = 99
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+
+    @cached_property
+    def count(self) -> str:
+        found = self.queryset.order_by()[: self.MENU_CAP + 1].count()
+        return f"{self.MENU_CAP}+" if found > self.MENU_CAP else str(found)
+
 
 class _TaskColumns:
     """Columns of a task list row: the case's student (masked), tier colour, step and due date; overdue marked."""
 
+    paginator_class = CappedPaginator
     filterset_class = None  # the stock filter embeds every process of the queue in the page (#505 notes)
     columns = ("task_link", "student", "tier", "step", "due_date", "created")
     object_link_columns = ()
@@ -298,13 +332,19 @@ class CaseTaskListView(_TaskColumns, flow_views.DashboardTaskListView):
         return selectors.case_tasks(self.request.user)
 
 
-class CaseListView(flow_views.DashboardProcessListView):
-    """The cases the user may see (the stock process list, scoped)."""
+class CaseListView(mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames, ListModelView):
+    """The cases the user may see, newest first (the stock process list joins every task of every process)."""
 
+    flow_class = None
+    template_filename = "process_list.html"
     title = gettext_lazy("Cases")
-    filterset_class = None
+    paginator_class = CappedPaginator
     columns = ("case_link", "student", "tier", "case_status", "opened")
     object_link_columns = ()
+
+    @property
+    def model(self):
+        return CaseProcess
 
     def case_link(self, process):
         return format_html('<a href="{}">{}</a>', _case_url(process), process.case)

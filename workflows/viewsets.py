@@ -40,7 +40,10 @@ class CaseFlowAppViewset(FlowAppViewset):
 
     def get_context_data(self, request):
         # The menu's inbox and queue counts: the stock ones match a role permission at any school (#505).
-        return {"user_inbox": selectors.inbox(request.user), "user_queue": selectors.queue(request.user)}
+        return {
+            "user_inbox": views.CappedCount(selectors.inbox(request.user)),
+            "user_queue": views.CappedCount(selectors.queue(request.user)),
+        }
 
     @property
     def process_cancel_path(self):
