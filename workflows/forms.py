@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import Case, Consent, ContactChannel, FollowUpOutcome, TeamSeat
+from cases.models import ACTIVE_STATUSES, Case, CaseTeamMember, Consent, ContactChannel, FollowUpOutcome, TeamSeat
 from cases.services import team_proposal
 from cases.tiers import SEAT_ROLE, tier_rule
-from roster.models import RoleAssignment
+from roster import scoping
+from roster.models import RoleAssignment, School, Student, StudentStatus
 from roster.roles import Role
 from screening.definitions import RiskTier
 
@@ -194,3 +196,75 @@ FORMS: dict[str, type[StepForm]] = {
     "approve_tier_change": TierChangeDecisionForm,
     "approve_closure": ClosureDecisionForm,
 }
+
+
+# --- Forms of the case pages (not steps) --------------------------------------------------------------------------
+
+
+class ReferralByStaffForm(forms.Form):
+    """Any staff member refers a student they can see (seed 001's warning network): found by student number."""
+
+    student_no = forms.CharField(label=_("Student number"), max_length=32)
+    school = forms.ModelChoiceField(label=_("School"), queryset=None, required=False)
+    tier = forms.ChoiceField(
+        label=_("How worried are you?"), choices=[(t.value, t.label) for t in RiskTier if t != RiskTier.GREEN],
+        help_text=_("Red tells the district centre at once."),
+    )  # fmt: skip
+    reason = forms.CharField(label=_("What did you see or hear?"), widget=forms.Textarea(attrs=TEXT))
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.students = scoping.visible(user, Student).filter(status=StudentStatus.ACTIVE)
+        self.fields["school"].queryset = scoping.visible(user, School).order_by("code")
+        if self.fields["school"].queryset.count() <= 1:
+            del self.fields["school"]
+
+    def clean(self):
+        data = super().clean()
+        matches = self.students.filter(student_no=(data.get("student_no") or "").strip())
+        if data.get("school"):
+            matches = matches.filter(school=data["school"])
+        found = list(matches.select_related("school")[:2])
+        if not found:
+            raise forms.ValidationError(_("No student with this number among the students you can see."))
+        if len(found) > 1:
+            raise forms.ValidationError(_("Several schools have a student with this number: choose the school."))
+        self.student = found[0]
+        return data
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(label=_("Why reopen the case?"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReferralFeedbackForm(forms.Form):
+    feedback_received_on = forms.DateField(
+        label=_("Feedback received on"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    feedback = forms.CharField(label=_("The institution's feedback"), widget=forms.Textarea(attrs=TEXT))
+
+
+class HandOverForm(forms.Form):
+    """A principal hands a leaving colleague's open tasks and team seats to a successor, in one action."""
+
+    leaver = forms.ModelChoiceField(label=_("Colleague leaving the role"), queryset=None)
+    successor = forms.ModelChoiceField(label=_("Successor"), queryset=None)
+
+    def __init__(self, *args, school, **kwargs):
+        super().__init__(*args, **kwargs)
+        at_school = RoleAssignment.objects.filter(Q(school=school) | Q(school_class__school=school)).values("user_id")
+        # A colleague whose role is already gone still holds seats until the handover.
+        seated = CaseTeamMember.objects.filter(
+            case__school=school, case__status__in=ACTIVE_STATUSES, left_at__isnull=True
+        ).values("user_id")  # fmt: skip
+        self.fields["leaver"].queryset = User.objects.filter(Q(pk__in=at_school) | Q(pk__in=seated)).order_by(
+            "username"
+        )  # fmt: skip
+        self.fields["successor"].queryset = User.objects.filter(pk__in=at_school, is_active=True).order_by("username")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("leaver") and data.get("leaver") == data.get("successor"):
+            raise forms.ValidationError(_("Choose someone else to take over."))
+        return data

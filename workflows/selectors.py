@@ -32,6 +32,7 @@ from cases.models import (
 from roster import scoping
 from roster.auth_backends import role_permission
 from roster.models import RoleAssignment, School
+from roster.roles import Role
 from workflows.flows import CaseFlow, IndependentView
 from workflows.models import CaseProcess
 
@@ -183,3 +184,15 @@ def case_timeline(user, case: Case) -> list[TimelineEntry]:
         )  # fmt: skip
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries
+
+
+def readable(user, model):
+    """A case record model's rows the user may read (roster.scoping), for pages that act on one record."""
+    return scoping.visible(user, model)
+
+
+def schools_led_by(user) -> QuerySet[School]:
+    """The schools where the user is a principal (who hand over a leaving colleague's work)."""
+    return School.objects.filter(
+        pk__in=RoleAssignment.objects.filter(user=user, role=Role.PRINCIPAL).values("school_id")
+    ).order_by("code")

@@ -159,6 +159,13 @@ def case_refer_and_start(actor, student, reason: str, tier: str) -> Case:
     return opening.case
 
 
+def case_reopen_and_start(actor, case: Case, reason: str) -> CaseProcess:
+    """A closed case reopened by hand (its history kept) and a new process for it, waiting for triage."""
+    with transaction.atomic():
+        case = case_services.case_reopen(actor, case, reason)
+        return case_process_start(case)
+
+
 # --- Tasks --------------------------------------------------------------------------------------------------------
 
 

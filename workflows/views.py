@@ -32,12 +32,12 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from cases import services as case_services
-from cases.models import Decision
+from cases.models import CaseStatus, Decision, Referral
 from roster.masking import mask_name
 from roster.roles import Role
 from workflows import selectors, services
 from workflows.flows import CaseFlow
-from workflows.forms import FORMS
+from workflows.forms import FORMS, HandOverForm, ReferralByStaffForm, ReferralFeedbackForm, ReopenForm
 from workflows.models import CaseProcess
 
 OVERDUE = '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>'
@@ -399,6 +399,15 @@ def case_detail(request, process_pk: int, **kwargs):
         "timeline": selectors.case_timeline(request.user, case),
         "chart_url": _flow_url("process_chart", process.pk),
         "now": timezone.now(),
+        "reopen_url": _flow_url("case_reopen", process.pk) if case.status == CaseStatus.CLOSED and any(
+            case_services.holds(request.user, role, case) for role in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+        ) else "",
+        "awaiting_feedback": [
+            (referral, _flow_url("referral_feedback", process.pk, referral.pk))
+            for referral in selectors.readable(request.user, Referral).filter(
+                case=case, decision=Decision.APPROVED, referred_on__isnull=False, feedback=""
+            )
+        ],
     }  # fmt: skip
     return TemplateResponse(request, "workflows/case_detail.html", context)
 
@@ -411,3 +420,98 @@ class CaseChartView(flow_views.FlowChartView):
         if process_pk is not None and not selectors.case_processes(request.user).filter(pk=process_pk).exists():
             raise Http404
         return super().dispatch(request, *args, **kwargs)
+
+
+# --- Actions on cases (not steps): refer a student, reopen, referral feedback, hand over ----------------------------
+
+
+def _form_page(request, template: str, form, **context):
+    return TemplateResponse(request, template, {"form": form, "now": timezone.now(), **context})
+
+
+@login_required
+def referral_by_staff(request):
+    """Any staff member who works cases refers a student they can see; the case waits for triage."""
+    form = ReferralByStaffForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case = services.case_refer_and_start(
+                request.user, form.student, form.cleaned_data["reason"], form.cleaned_data["tier"]
+            )  # fmt: skip
+        except (ValidationError, PermissionDenied) as error:
+            form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+        else:
+            messages.success(
+                request,
+                _("Case %(case)s is open for %(student)s; the school's psychology teachers will triage it.")
+                % {"case": case, "student": mask_name(form.student.name)},
+            )
+            return HttpResponseRedirect(CaseFlow.instance.reverse("inbox"))
+    return _form_page(request, "workflows/case_form.html", form, heading=_("Refer a student"))
+
+
+def _visible_process(request, process_pk: int) -> CaseProcess:
+    process = selectors.case_processes(request.user).filter(pk=process_pk).first()
+    if process is None:
+        raise Http404
+    return process
+
+
+@login_required
+def case_reopen(request, process_pk: int):
+    process = _visible_process(request, process_pk)
+    form = ReopenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = services.case_reopen_and_start(request.user, process.case, form.cleaned_data["reason"])
+        except (ValidationError, PermissionDenied) as error:
+            form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+        else:
+            messages.success(request, _("The case is open again and waits for triage."))
+            return HttpResponseRedirect(_case_url(new))
+    return _form_page(
+        request, "workflows/case_form.html", form, heading=_("Reopen the case"), case=process.case,
+        case_url=_case_url(process), student=student_label(request.user, process.case),
+    )  # fmt: skip
+
+
+@login_required
+def referral_feedback(request, process_pk: int, referral_pk: int):
+    process = _visible_process(request, process_pk)
+    referral = get_object_or_404(selectors.readable(request.user, Referral), pk=referral_pk, case=process.case)
+    form = ReferralFeedbackForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case_services.referral_record_outcome(request.user, referral, **form.cleaned_data)
+        except (ValidationError, PermissionDenied) as error:
+            form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+        else:
+            messages.success(request, _("The institution's feedback is recorded."))
+            return HttpResponseRedirect(_case_url(process))
+    return _form_page(
+        request, "workflows/case_form.html", form, heading=_("Record the institution's feedback"),
+        case=process.case, case_url=_case_url(process), student=student_label(request.user, process.case),
+    )  # fmt: skip
+
+
+@login_required
+def hand_over(request):
+    """A principal hands a leaving colleague's team seats and open tasks at their school to a successor."""
+    schools = list(selectors.schools_led_by(request.user))
+    if not schools:
+        raise Http404
+    school = schools[0]
+    form = HandOverForm(request.POST or None, school=school)
+    if request.method == "POST" and form.is_valid():
+        try:
+            moved = services.work_hand_over(
+                request.user, form.cleaned_data["leaver"], form.cleaned_data["successor"], school
+            )  # fmt: skip
+        except (ValidationError, PermissionDenied) as error:
+            form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+        else:
+            messages.success(
+                request, _("Handed over: %(seats)s team seats and %(tasks)s open tasks.") % moved
+            )  # fmt: skip
+            return HttpResponseRedirect(CaseFlow.instance.reverse("process_list"))
+    return _form_page(request, "workflows/case_form.html", form, heading=_("Hand over a colleague's cases"))

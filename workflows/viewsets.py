@@ -11,8 +11,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from viewflow.urls import Site
 from viewflow.utils import viewprop
+from viewflow.views import Action
 from viewflow.workflow.flow import FlowAppViewset
 
+from roster import scoping
+from roster.roles import Role
 from workflows import selectors, views
 from workflows.flows import CaseFlow
 
@@ -44,6 +47,30 @@ class CaseFlowAppViewset(FlowAppViewset):
             "user_inbox": views.CappedCount(selectors.inbox(request.user)),
             "user_queue": views.CappedCount(selectors.queue(request.user)),
         }
+
+    def get_list_page_actions(self, request, *actions):
+        actions = (*actions, Action(_("Refer a student"), url=self.reverse("referral_by_staff")))
+        if Role.PRINCIPAL in scoping.scope_for(request.user).roles:  # the scope is read once per request
+            actions = (*actions, Action(_("Hand over a colleague's cases"), url=self.reverse("hand_over")))
+        return actions
+
+    @property
+    def referral_by_staff_path(self):
+        return path("refer/", views.referral_by_staff, name="referral_by_staff")
+
+    @property
+    def hand_over_path(self):
+        return path("hand-over/", views.hand_over, name="hand_over")
+
+    @property
+    def case_reopen_path(self):
+        return path("<int:process_pk>/reopen/", views.case_reopen, name="case_reopen")
+
+    @property
+    def referral_feedback_path(self):
+        return path(
+            "<int:process_pk>/referrals/<int:referral_pk>/feedback/", views.referral_feedback, name="referral_feedback"
+        )
 
     @property
     def process_cancel_path(self):

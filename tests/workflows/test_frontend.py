@@ -4,6 +4,7 @@ timeline; scoped everywhere (another school's task or case is a 404), refusals a
 import datetime
 
 import pytest
+from django.urls import get_resolver
 from viewflow.workflow.status import STATUS
 
 from cases.models import InterviewNote
@@ -20,6 +21,7 @@ QUEUE = "/work/case/queue/"
 
 
 def url(task, name="index"):
+    get_resolver().url_patterns  # noqa: B018  (the site names the flow's URLs when the URLconf loads)
     return task.flow_task.reverse(name, args=[task.process_id, task.pk])
 
 
@@ -215,3 +217,113 @@ def test_the_task_pages_cost_the_same_queries_at_10_and_1000_tasks(client, world
     large = {path: _queries(client, path) for path in pages}
     assert large == small
     assert max(large.values()) <= 12, large
+
+
+def test_a_homeroom_teacher_refers_a_student_of_their_class_and_the_case_waits_for_triage(client, world):
+    from cases.models import Case
+
+    client.force_login(world.homeroom_a1_3)
+    inbox = page(client.get(INBOX))
+    assert "/work/case/refer/" in inbox  # the page action
+    refused = client.post("/work/case/refer/", {"student_no": world.student_b1.student_no, "tier": "yellow",
+                                               "reason": "情绪低落"})  # fmt: skip
+    assert refused.status_code == 200 and not Case.objects.exists()  # another school's student: not found
+    response = client.post("/work/case/refer/", {"student_no": world.student_a1_3.student_no, "tier": "orange",
+                                                "reason": "同学反映其近期情绪低落，多次提到不想上学"})  # fmt: skip
+    assert response.status_code == 302
+    case = Case.objects.get(student=world.student_a1_3)
+    assert (case.source, case.tier, case.opened_by) == ("teacher_referral", "orange", world.homeroom_a1_3)
+    (process,) = case.processes.all()
+    assert active(process, CaseFlow.triage).status == STATUS.NEW  # in the psychology teachers' queue
+
+
+def test_a_closed_case_is_reopened_by_hand_from_its_page(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="green",
+                         reason="误报")  # fmt: skip
+    services.closure_decided(world.principal_a1, take(world.principal_a1, process, CaseFlow.approve_false_positive),
+                             approve=True)  # fmt: skip
+    case.refresh_from_db()
+    assert case.status == "closed"
+    client.force_login(world.homeroom_a1_3)  # not allowed to reopen: no button, and the service refuses
+    client.force_login(world.counselor_a1)
+    reopen = CaseFlow.instance.reverse("case_reopen", args=[process.pk])
+    assert reopen in page(client.get(case_url(process)))
+    response = client.post(reopen, {"reason": "家长来电反映情况反复"})
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == "open" and case.processes.count() == 2
+    assert "reopened: 家长来电反映情况反复" in [h.history_change_reason for h in case.history.all()]
+
+
+def test_a_principal_hands_a_leavers_cases_to_a_successor(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    staffed_yellow(world, process)
+    successor = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor2_a1")
+    client.force_login(world.counselor_a1)
+    assert client.get("/work/case/hand-over/").status_code == 404  # principals only
+    client.force_login(world.principal_a1)
+    response = client.post("/work/case/hand-over/", {"leaver": world.counselor_a1.pk, "successor": successor.pk})
+    assert response.status_code == 302, page(response)
+    assert case.team.get(seat="psychology_teacher", left_at__isnull=True).user == successor
+    assert active(process, CaseFlow.interview).owner == successor
+
+
+def test_an_orange_case_worked_through_every_step_page(client, world, open_case):  # noqa: F811
+    """Each step's form, as its person fills it in, through to the district centre's closure decision."""
+    from cases.models import Referral
+    from tests.workflows.test_case_flow import to_follow_up
+
+    vice = staff_with_role(Role.PRINCIPAL, world.school_a1, username="vice_principal_a1")
+    case, process = open_case(world.student_a1_3, "orange")
+    soon = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+
+    def do(user, node, data, claim=False):
+        task = active(process, node)
+        client.force_login(user)
+        if claim:
+            assert client.post(url(task, "assign")).status_code == 302
+        response = client.post(url(task, "execute"), data)
+        assert response.status_code == 302, page(response)
+        task.refresh_from_db()
+        assert task.status == STATUS.DONE, node
+
+    do(world.counselor_a1, CaseFlow.triage, {"tier": "orange", "reason": "面谈确认"}, claim=True)
+    team = {"psychology_teacher": world.counselor_a1.pk, "homeroom_teacher": world.homeroom_a1_3.pk,
+            "school_leader": world.principal_a1.pk}  # fmt: skip
+    do(world.counselor_a1, CaseFlow.staffing, team, claim=True)
+    do(world.homeroom_a1_3, CaseFlow.parent_contact, {"guardian": "母亲", "channel": "phone",
+                                                      "outcome": "家长同意配合", "consent": "given"})  # fmt: skip
+    do(world.counselor_a1, CaseFlow.interview, {"note": "有自伤想法，无具体计划", "restricted": "on"})
+    plan = {
+        "goals": "确保安全",
+        "review_on": soon,
+        "needs_referral": "on",
+        "measure_1": "每周面谈",
+        "responsible_1": world.counselor_a1.pk,
+        "measure_2": "家校沟通",
+        "responsible_2": world.homeroom_a1_3.pk,
+    }
+    do(world.counselor_a1, CaseFlow.plan, plan)
+    do(world.counselor_a1, CaseFlow.request_referral, {"institution": "市精神卫生中心", "reason": "需要专业评估",
+                                                       "parental_consent": "given"})  # fmt: skip
+    do(vice, CaseFlow.approve_referral, {"approve": "yes", "note": "同意"}, claim=True)
+    do(world.counselor_a1, CaseFlow.make_referral, {"referred_on": datetime.date.today().isoformat(),
+                                                    "outcome": "已预约门诊"})  # fmt: skip
+    referral = Referral.objects.get(case=case)
+    feedback = CaseFlow.instance.reverse("referral_feedback", args=[process.pk, referral.pk])
+    assert feedback in page(client.get(case_url(process)))
+    assert client.post(feedback, {"feedback_received_on": datetime.date.today().isoformat(),
+                                  "feedback": "诊断为中度抑郁，建议药物治疗并复诊"}).status_code == 302  # fmt: skip
+    referral.refresh_from_db()
+    assert referral.feedback == "诊断为中度抑郁，建议药物治疗并复诊"
+    to_follow_up(process)
+    do(world.counselor_a1, CaseFlow.follow_up, {"note": "情况稳定", "outcome": "propose_closure",
+                                                "reason": "连续两次随访稳定"})  # fmt: skip
+    do(world.centre_district_a, CaseFlow.approve_closure, {"approve": "yes", "evaluation": "达到结案标准"},
+       claim=True)  # fmt: skip
+    case.refresh_from_db()
+    assert case.status == "closed"
+    assert case.interviews.get().restricted
+    assert [m.responsible for m in case.plans.get().measures.order_by("pk")] == [world.counselor_a1,
+                                                                                  world.homeroom_a1_3]  # fmt: skip
