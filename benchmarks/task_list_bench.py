@@ -74,9 +74,19 @@ def main() -> None:
     if not args.reuse:
         started = time.perf_counter()
         ids = prepare(args)
+        # On PostgreSQL a connection caches its foreign-key check plans; made against the empty case tables they
+        # read whole tables (seq scans) for every row written later. A deployment's tables are not empty: open
+        # the first thousand, let the statistics see them and start a new connection, as a fresh worker would.
+        from django.db import connection
+
         from screening.results_import import results_flagged_send
 
-        results_flagged_send(ids)
+        results_flagged_send(ids[:1000])
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+            connection.close()
+        results_flagged_send(ids[1000:])
         print(f"prepared {len(ids)} open cases in {time.perf_counter() - started:.0f} s")
 
     from django.db import connection
