@@ -69,7 +69,10 @@ class Case(models.Model):
                 fields=["student"], condition=Q(status__in=["open", "closing"]), name="one_active_case_per_student"
             )
         ]
-        indexes = [models.Index(fields=["school", "status", "tier"])]
+        indexes = [
+            models.Index(fields=["school", "status", "tier"]),
+            models.Index(fields=["school", "-id"], name="cases_case_school_newest"),  # a school's case list
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk}"

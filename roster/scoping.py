@@ -99,6 +99,7 @@ class Held:
     role: str
     level: str
     node_id: int
+    school_id: int | None = None  # the school of a school- or class-level node
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,14 @@ class Scope:
     @property
     def roles(self) -> frozenset[str]:
         return frozenset(h.role for h in self.held)
+
+    def school_ids(self) -> frozenset[int] | None:
+        """The schools every row this user may see lies in, when all their roles are at schools or classes; None
+        when a role reaches a district or city (or the user is unrestricted). A list page adds it as a literal filter
+        the database can drive an index with, beside the scope's own conditions."""
+        if self.unrestricted or any(h.school_id is None for h in self.held):
+            return None
+        return frozenset(h.school_id for h in self.held)
 
     def nodes(self, roles: frozenset[str] | None = None) -> dict[str, set[int]]:
         """Node ids by level where the user holds any of `roles` (all roles when None)."""
@@ -131,11 +140,13 @@ def scope_for(user) -> Scope:
         return cached
     held = []
     rows = RoleAssignment.objects.filter(user_id=user.pk).values_list(
-        "role", *(f"{f}_id" for f in LEVEL_FIELD.values())
+        "role", "school_class__school_id", *(f"{f}_id" for f in LEVEL_FIELD.values())
     )
-    for role, *node_ids in rows:
+    for role, class_school_id, *node_ids in rows:
         level = ROLE_LEVEL[role]
-        held.append(Held(role=role, level=level, node_id=node_ids[list(LEVEL_FIELD).index(level)]))
+        node_id = node_ids[list(LEVEL_FIELD).index(level)]
+        school_id = node_id if level == Level.SCHOOL else class_school_id if level == Level.CLASS else None
+        held.append(Held(role=role, level=level, node_id=node_id, school_id=school_id))
     scope = Scope(unrestricted=user.is_superuser, held=tuple(held))
     user._roster_scope = scope
     return scope

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
@@ -68,9 +68,10 @@ def _claimable_q(user) -> Q:
     for role, school_id, district_id, city_id in RoleAssignment.objects.filter(user=user).values_list(
         "role", "school_id", "district_id", "city_id"
     ):
-        if school_id:
-            where = Q(pk=school_id)
-        elif district_id:
+        if school_id:  # the school's id as a literal: the queue index then finds this school's tasks alone
+            q |= Q(owner_permission=role_permission(role), owner_permission_obj_pk=str(school_id))
+            continue
+        if district_id:
             where = Q(district_id=district_id)
         else:
             where = Q(district__city_id=city_id)
@@ -100,6 +101,17 @@ def archive(user) -> QuerySet[Task]:
 def case_tasks(user) -> QuerySet[Task]:
     """Every human task of the cases the user may see (the stock "all tasks" page)."""
     return _case_tasks(user).order_by("-created", "-pk")
+
+
+def case_list(user) -> QuerySet[Case]:
+    """The cases the user may see, newest first, each with its latest process (`process_pk`, for its page's URL).
+    Driven from the case rows, whose scope filters the database can weigh (a school's cases are a small slice)."""
+    latest = CaseProcess.objects.filter(case=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    cases = scoping.visible(user, Case)
+    schools = scoping.scope_for(user).school_ids()
+    if schools is not None:  # redundant with the scope, but lets the (school, -id) index serve the page
+        cases = cases.filter(school_id__in=sorted(schools))
+    return cases.select_related("student__school_class", "school").annotate(process_pk=Subquery(latest)).order_by("-pk")
 
 
 def case_processes(user) -> QuerySet[CaseProcess]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
@@ -32,7 +33,7 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from cases import services as case_services
-from cases.models import CaseStatus, Decision, Referral
+from cases.models import Case, CaseStatus, Decision, Referral
 from roster.masking import mask_name
 from roster.roles import Role
 from workflows import selectors, services
@@ -142,6 +143,7 @@ def task_execute(request, process_pk: int, task_pk: int):
             return HttpResponseRedirect(target)
     context = {
         "task": task, "case": case, "form": form, "student": student_label(request.user, case),
+        "heading": task.flow_task.task_title,
         "tier": tier_chip(case.tier, case.get_tier_display()), "pending": _pending_request(case, task),
         "case_url": _case_url(task), "release_url": _task_url(task, "unassign"),
         "due": _due(task), "now": timezone.now(),
@@ -175,6 +177,7 @@ def task_claim(request, process_pk: int, task_pk: int):
         except (services.TaskUnavailable, services.CaseBusy, PermissionDenied) as error:
             messages.error(request, str(error))
             return HttpResponseRedirect(CaseFlow.instance.reverse("queue"))
+        cache.delete(queue_count_key(request.user))
         messages.success(request, _("The task is yours now: it is in your inbox."))
         return HttpResponseRedirect(_task_url(task, "execute"))
     if task.status != STATUS.NEW:
@@ -184,7 +187,7 @@ def task_claim(request, process_pk: int, task_pk: int):
         return HttpResponseRedirect(_case_url(task))
     case = task.process.coerced.case
     context = {
-        "task": task, "case": case, "student": student_label(request.user, case),
+        "task": task, "case": case, "student": student_label(request.user, case), "heading": task.flow_task.task_title,
         "tier": tier_chip(case.tier, case.get_tier_display()), "case_url": _case_url(task), "due": _due(task),
         "now": timezone.now(),
     }  # fmt: skip
@@ -201,6 +204,7 @@ def task_release(request, process_pk: int, task_pk: int):
     except (services.TaskUnavailable, PermissionDenied) as error:
         messages.error(request, str(error))
         return HttpResponseRedirect(_case_url(task))
+    cache.delete(queue_count_key(request.user))
     messages.success(request, _("The task is back in the school's queue."))
     return HttpResponseRedirect(CaseFlow.instance.reverse("inbox"))
 
@@ -223,17 +227,31 @@ class CappedPaginator(Paginator):
 
 
 class CappedCount:
-    """A menu's number of tasks: the rows counted up to 99, shown "99+" beyond."""
+    """A menu's number of tasks: the rows counted up to 99, shown "99+" beyond. With `cache_key`, the number is kept
+    for QUEUE_COUNT_SECONDS: the school queue's count is shown on every page, and a city's queue is costly to count;
+    it may lag a claim by a few seconds, the queue page itself never does."""
 
     MENU_CAP = 99
 
-    def __init__(self, queryset):
-        self.queryset = queryset
+    def __init__(self, queryset, cache_key: str = ""):
+        self.queryset, self.cache_key = queryset, cache_key
 
     @cached_property
     def count(self) -> str:
+        if self.cache_key:
+            return cache.get_or_set(self.cache_key, self._count, QUEUE_COUNT_SECONDS)
+        return self._count()
+
+    def _count(self) -> str:
         found = self.queryset.order_by()[: self.MENU_CAP + 1].count()
         return f"{self.MENU_CAP}+" if found > self.MENU_CAP else str(found)
+
+
+QUEUE_COUNT_SECONDS = 20
+
+
+def queue_count_key(user) -> str:
+    return f"workflows:queue-count:{user.pk}"
 
 
 class _TaskColumns:
@@ -270,7 +288,7 @@ class _TaskColumns:
         due = _due(task)
         if due is None:
             return ""
-        shown = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
+        shown = timezone.localtime(due).strftime("%m-%d %H:%M")
         if due < timezone.now() and task.status != STATUS.DONE:
             return format_html(
                 '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>', _("Overdue"), shown
@@ -344,36 +362,38 @@ class CaseListView(mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames
 
     @property
     def model(self):
-        return CaseProcess
+        return Case
 
-    def case_link(self, process):
-        return format_html('<a href="{}">{}</a>', _case_url(process), process.case)
+    def case_link(self, case):
+        if case.process_pk is None:  # its process is being started by the task worker
+            return str(case)
+        return format_html('<a href="{}">{}</a>', _flow_url("process_detail", case.process_pk), case)
 
     case_link.short_description = gettext_lazy("Case")
 
-    def student(self, process):
-        return mask_name(process.case.student.name) + f" · {process.case.student.school_class}"
+    def student(self, case):
+        return mask_name(case.student.name) + f" · {case.student.school_class}"
 
     student.short_description = gettext_lazy("Student")
 
-    def tier(self, process):
-        return tier_chip(process.case.tier, process.case.get_tier_display())
+    def tier(self, case):
+        return tier_chip(case.tier, case.get_tier_display())
 
     tier.short_description = gettext_lazy("Tier")
 
-    def case_status(self, process):
-        return process.case.get_status_display()
+    def case_status(self, case):
+        return case.get_status_display()
 
     case_status.short_description = gettext_lazy("Status")
 
-    def opened(self, process):
-        return timezone.localtime(process.case.opened_at).strftime("%Y-%m-%d")
+    def opened(self, case):
+        return timezone.localtime(case.opened_at).strftime("%Y-%m-%d")
 
     opened.short_description = gettext_lazy("Opened")
 
     @viewprop
     def queryset(self):
-        return selectors.case_processes(self.request.user)
+        return selectors.case_list(self.request.user)
 
 
 # --- The case page ------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class CaseFlowAppViewset(FlowAppViewset):
         # The menu's inbox and queue counts: the stock ones match a role permission at any school (#505).
         return {
             "user_inbox": views.CappedCount(selectors.inbox(request.user)),
-            "user_queue": views.CappedCount(selectors.queue(request.user)),
+            "user_queue": views.CappedCount(selectors.queue(request.user), views.queue_count_key(request.user)),
         }
 
     def get_list_page_actions(self, request, *actions):
@@ -71,6 +71,15 @@ class CaseFlowAppViewset(FlowAppViewset):
         return path(
             "<int:process_pk>/referrals/<int:referral_pk>/feedback/", views.referral_feedback, name="referral_feedback"
         )
+
+    @property
+    def tasks_assign_path(self):
+        # Bulk claiming bypasses workflows.services (and its clear messages); one task at a time.
+        return None
+
+    @property
+    def tasks_unassign_path(self):
+        return None
 
     @property
     def process_cancel_path(self):

@@ -13,6 +13,7 @@ from tests.factories.roster import StudentFactory, staff_with_role
 from tests.workflows.test_case_flow import active, take
 from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
 from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
+from tests.workflows.test_task_lists import many_flagged_cases
 from workflows import services
 from workflows.flows import CaseFlow
 
@@ -168,25 +169,6 @@ def test_people_without_a_case_role_are_kept_out(client, world):
     assert response.status_code in (302, 403)
 
 
-def _many_cases(world, count, start=0):
-    from django.utils import timezone
-
-    from roster.models import Student
-    from screening.models import ScreeningResult
-    from tests.factories.screening import CampaignFactory
-
-    campaign = CampaignFactory(schools=[world.school_a1])
-    students = Student.objects.bulk_create(
-        [Student(school=world.school_a1, school_class=world.class_a1_3, student_no=f"Q{n}", name=f"学生{n}",
-                 gender="F") for n in range(start, start + count)]
-    )  # fmt: skip
-    results = ScreeningResult.objects.bulk_create(
-        [ScreeningResult(campaign=campaign, student=s, source="import", answers={}, scores={}, tier="yellow",
-                         fired_rules=[], ruleset=campaign.ruleset, submitted_at=timezone.now()) for s in students]
-    )  # fmt: skip
-    services.on_students_flagged(None, results=results)
-
-
 def _queries(client, path):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -208,11 +190,11 @@ def test_the_task_pages_cost_the_same_queries_at_10_and_1000_tasks(client, world
         half = list(open_tasks.values_list("pk", flat=True)[: open_tasks.count() // 2])
         Task.objects.filter(pk__in=half).update(owner=world.counselor_a1, status=STATUS.ASSIGNED)
 
-    _many_cases(world, 10)
+    many_flagged_cases(world, 10)
     assign_half()
     client.get(INBOX)  # the session and the user's scope are read once per request either way
     small = {path: _queries(client, path) for path in pages}
-    _many_cases(world, 990, start=10)
+    many_flagged_cases(world, 990, start=10)
     assign_half()
     large = {path: _queries(client, path) for path in pages}
     assert large == small
@@ -327,3 +309,16 @@ def test_an_orange_case_worked_through_every_step_page(client, world, open_case)
     assert case.interviews.get().restricted
     assert [m.responsible for m in case.plans.get().measures.order_by("pk")] == [world.counselor_a1,
                                                                                   world.homeroom_a1_3]  # fmt: skip
+
+
+def test_stock_pages_that_bypass_the_services_are_not_mounted(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    client.force_login(world.counselor_a1)
+    for path in ("/work/case/queue/assign/", "/work/case/inbox/unassign/", f"/work/case/{process.pk}/cancel/"):
+        assert client.post(path).status_code == 404
+    assert client.get("/work/case/").url == INBOX  # the kanban dashboard gives way to the inbox
+    # The other steps' pages (start, timers, joins) check the case's scope too.
+    start = process.task_set.get(flow_task=CaseFlow.start)
+    counselor_b1 = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_b1, username="counselor_b1")
+    client.force_login(counselor_b1)
+    assert client.get(url(start, "detail")).status_code in (403, 404)

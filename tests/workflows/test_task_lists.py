@@ -86,18 +86,23 @@ def test_overdue_tasks_come_first(world, open_case):  # noqa: F811
     assert rows == [(red.pk, "interview"), (yellow.pk, "interview")]  # red's is due in 24 h, yellow's in 7 days
 
 
-@pytest.mark.parametrize("cases", [10, 1000])
-def test_a_task_list_costs_the_same_queries_however_long(world, cases, django_assert_max_num_queries):
+def many_flagged_cases(world, count: int, start: int = 0) -> None:
+    """`count` yellow cases at school A1 opened the way a large import opens them (bulk), each waiting for triage."""
     campaign = CampaignFactory(schools=[world.school_a1])
     students = Student.objects.bulk_create(
         [Student(school=world.school_a1, school_class=world.class_a1_3, student_no=f"Q{n}", name=f"学生{n}",
-                 gender="F") for n in range(cases)]
+                 gender="F") for n in range(start, start + count)]
     )  # fmt: skip
     results = ScreeningResult.objects.bulk_create(
         [ScreeningResult(campaign=campaign, student=s, source="import", answers={}, scores={}, tier="yellow",
                          fired_rules=[], ruleset=campaign.ruleset, submitted_at=timezone.now()) for s in students]
     )  # fmt: skip
     services.on_students_flagged(None, results=results)
+
+
+@pytest.mark.parametrize("cases", [10, 1000])
+def test_a_task_list_costs_the_same_queries_however_long(world, cases, django_assert_max_num_queries):
+    many_flagged_cases(world, cases)
     assert Case.objects.count() == cases
     with django_assert_max_num_queries(4):  # the user's scope, their roles, the rows
         rows = list(selectors.queue(world.counselor_a1))
