@@ -36,9 +36,8 @@ from cases import services as case_services
 from cases.models import Case, CaseStatus, Decision, Referral
 from roster.masking import mask_name
 from roster.roles import Role
-from workflows import selectors, services
+from workflows import forms, selectors, services
 from workflows.flows import CaseFlow
-from workflows.forms import FORMS, HandOverForm, ReferralByStaffForm, ReferralFeedbackForm, ReopenForm
 from workflows.models import CaseProcess
 
 OVERDUE = '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>'
@@ -126,7 +125,7 @@ def task_execute(request, process_pk: int, task_pk: int):
     if refused:
         return refused
     case = task.process.coerced.case
-    form = FORMS[task.flow_task.name](request.POST or None, case=case, user=request.user)
+    form = forms.FORMS[task.flow_task.name](request.POST or None, case=case, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             services.step_done(request.user, task, **form.step_fields())
@@ -422,6 +421,10 @@ def case_detail(request, process_pk: int, **kwargs):
         "reopen_url": _flow_url("case_reopen", process.pk) if case.status == CaseStatus.CLOSED and any(
             case_services.holds(request.user, role, case) for role in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
         ) else "",
+        "parent_contact_url": _flow_url("parent_contact_extra", process.pk) if case.active and (
+            case_services.on_team(request.user, case)
+            or case_services.holds(request.user, Role.PSYCHOLOGY_TEACHER, case)
+        ) else "",
         "awaiting_feedback": [
             (referral, _flow_url("referral_feedback", process.pk, referral.pk))
             for referral in selectors.readable(request.user, Referral).filter(
@@ -452,7 +455,7 @@ def _form_page(request, template: str, form, **context):
 @login_required
 def referral_by_staff(request):
     """Any staff member who works cases refers a student they can see; the case waits for triage."""
-    form = ReferralByStaffForm(request.POST or None, user=request.user)
+    form = forms.ReferralByStaffForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             case = services.case_refer_and_start(
@@ -480,7 +483,7 @@ def _visible_process(request, process_pk: int) -> CaseProcess:
 @login_required
 def case_reopen(request, process_pk: int):
     process = _visible_process(request, process_pk)
-    form = ReopenForm(request.POST or None)
+    form = forms.ReopenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             new = services.case_reopen_and_start(request.user, process.case, form.cleaned_data["reason"])
@@ -499,7 +502,7 @@ def case_reopen(request, process_pk: int):
 def referral_feedback(request, process_pk: int, referral_pk: int):
     process = _visible_process(request, process_pk)
     referral = get_object_or_404(selectors.readable(request.user, Referral), pk=referral_pk, case=process.case)
-    form = ReferralFeedbackForm(request.POST or None)
+    form = forms.ReferralFeedbackForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             case_services.referral_record_outcome(request.user, referral, **form.cleaned_data)
@@ -515,13 +518,33 @@ def referral_feedback(request, process_pk: int, referral_pk: int):
 
 
 @login_required
+def parent_contact_extra(request, process_pk: int):
+    """A parent contact outside the flow's step: optional for yellow cases, or any later contact (the team)."""
+    process = _visible_process(request, process_pk)
+    case = process.case
+    form = forms.ParentContactForm(request.POST or None, case=case, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case_services.parent_contact_record(request.user, case, **form.step_fields())
+        except (ValidationError, PermissionDenied) as error:
+            form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+        else:
+            messages.success(request, _("The parent contact is recorded."))
+            return HttpResponseRedirect(_case_url(process))
+    return _form_page(
+        request, "workflows/case_form.html", form, heading=_("Record a parent contact"), case=case,
+        case_url=_case_url(process), student=student_label(request.user, case),
+    )  # fmt: skip
+
+
+@login_required
 def hand_over(request):
     """A principal hands a leaving colleague's team seats and open tasks at their school to a successor."""
     schools = list(selectors.schools_led_by(request.user))
     if not schools:
         raise Http404
     school = schools[0]
-    form = HandOverForm(request.POST or None, school=school)
+    form = forms.HandOverForm(request.POST or None, school=school)
     if request.method == "POST" and form.is_valid():
         try:
             moved = services.work_hand_over(

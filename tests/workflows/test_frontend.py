@@ -322,3 +322,16 @@ def test_stock_pages_that_bypass_the_services_are_not_mounted(client, world, ope
     counselor_b1 = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_b1, username="counselor_b1")
     client.force_login(counselor_b1)
     assert client.get(url(start, "detail")).status_code in (403, 404)
+
+
+def test_a_yellow_cases_optional_parent_contact_is_recorded_from_the_case_page(client, world, open_case):  # noqa: F811
+    case, process = open_case(world.student_a1_3, "yellow")
+    staffed_yellow(world, process)
+    assert not process.task_set.filter(flow_task=CaseFlow.parent_contact).exists()  # optional for yellow
+    client.force_login(world.homeroom_a1_3)
+    new = CaseFlow.instance.reverse("parent_contact_extra", args=[process.pk])
+    assert new in page(client.get(case_url(process)))
+    response = client.post(new, {"guardian": "父亲", "channel": "in_person", "outcome": "家长表示会多陪伴",
+                                 "consent": "given"})  # fmt: skip
+    assert response.status_code == 302
+    assert case.parent_contacts.get().contacted_by == world.homeroom_a1_3
