@@ -32,6 +32,7 @@ test: $(STAMP) messages
 
 # DEBUG=1 gives a per-checkout secret key and serves static files; never use this for a real deployment.
 demo: export DEBUG = 1
+demo: export TWO_FACTOR_ENFORCED ?= 0
 demo: $(STAMP) messages
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_instruments

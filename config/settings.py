@@ -9,11 +9,14 @@ Environment variables (all optional in development, see README):
   SITE_URL          the address staff open (links in alert emails), e.g. https://xinqiao.example.edu.cn
   EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL
                     the SMTP server for red-alert emails (development prints them on the worker's console).
+  ADMINS, SERVER_EMAIL  who receives server-error mails (comma-separated addresses), and their sender.
+  UPLOAD_MAX_MB, UPLOAD_MAX_ROWS  limits of imported spreadsheets (default 20 MB, 200,000 rows).
 """
 
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -74,6 +77,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Keys the access log's hash chain (roster.audit). Keep it apart from the database and its backups; without it the
+# chain is keyed from SECRET_KEY.
+AUDIT_LOG_KEY = os.environ.get("AUDIT_LOG_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -89,6 +95,9 @@ INSTALLED_APPS = [
     "django_q",
     "simple_history",
     "import_export",
+    "axes",  # sign-in lockout after repeated failures
+    "django_otp",
+    "django_otp.plugins.otp_totp",  # TOTP authenticator apps (roster.two_factor)
     # Ours, bottom layer first: roster <- screening <- cases <- workflows.
     "roster",
     "screening",
@@ -98,14 +107,21 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.SecurityHeadersMiddleware",  # Content-Security-Policy; no-store for signed-in people
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.locale.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "roster.audit.AuditRequestMiddleware",  # the request id, address and browser of access-log entries
+    "roster.audit.ReadOnlyAuditorsMiddleware",  # auditors change nothing
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed a TOTP code
     "django.contrib.messages.middleware.MessageMiddleware",
+    "roster.sessions.SessionLifetimeMiddleware",  # signed out SESSION_ABSOLUTE_AGE after signing in
+    "roster.two_factor.TwoFactorMiddleware",  # the TOTP code before anything else, for those who need one
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -154,6 +170,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 AUTH_USER_MODEL = "roster.User"
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
     "django.contrib.auth.backends.ModelBackend",
     "roster.auth_backends.RolePermissionBackend",  # roles at a school as object permissions (Viewflow task queues)
 ]
@@ -165,7 +182,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # The names and codes of the person's school, district and city, and this system's own words.
+    {"NAME": "roster.password_validation.ContextWordsValidator", "OPTIONS": {"words": ["xinqiao", "xinli", "心理"]}},
 ]
+
+# Sign-in lockout (django-axes): 5 wrong passwords for one username from one address lock that pair for 30 minutes;
+# never by address alone (a whole school signs in from one address), never by username alone (anyone could lock a
+# colleague out from anywhere). A success clears the count. Attempts during a lockout do not extend it.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_DISABLE_ACCESS_LOG = True  # roster.audit logs every sign-in and sign-out already
+
+# Sessions (roster.sessions): signed out after 30 minutes without a request (the session's expiry is pushed on at most
+# once a minute, not written at every request) and 10 hours after signing in whatever happens; deactivating a person
+# or changing their password ends all their sessions at once. Sessions live in the database (Django's default
+# engine), where they can be deleted.
+SESSION_COOKIE_AGE = 30 * 60
+SESSION_ABSOLUTE_AGE = 10 * 60 * 60
+
+# Two-factor sign-in (roster.two_factor): a TOTP code for city and district roles and superusers, optional for the
+# others. Off only where nobody has a phone: the test settings (tests/security turn it back on) and `make demo`
+# (TWO_FACTOR_ENFORCED=0 in the Makefile).
+TWO_FACTOR_ENFORCED = env_bool("TWO_FACTOR_ENFORCED", True)
+OTP_TOTP_ISSUER = "xinqiao"
 
 # --- Internationalisation -------------------------------------------------------------------------------------
 
@@ -196,7 +239,19 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# __Secure-: a browser accepts these cookies only over HTTPS with the Secure flag, so a page on plain HTTP (or a
+# man in the middle) cannot plant one. The plain names where the cookies are not Secure (DEBUG, or relaxed above).
+SESSION_COOKIE_NAME = "__Secure-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Secure-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # case and result ids in our URLs never reach another site
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Error reports (mail to ADMINS) carry no POST data, query strings, cookies or secrets (config/security.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.security.NoPersonalDataReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.security.NoPersonalDataReporter"
 
 # --- Background tasks (django-q2) and cache -------------------------------------------------------------------
 
@@ -228,14 +283,35 @@ SCHOOL_CODE_RULE = {
 
 # --- Logging: never personal data at INFO (names, phones, answers stay out of log lines) ------------------------
 
+# Server errors mail the ADMINS ("ops@example.cn,…"); without ADMINS no mail is sent. The mail names the path and the
+# exception, never POST data (DEFAULT_EXCEPTION_REPORTER above).
+ADMINS = [(address, address) for address in env_list("ADMINS")]
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL") or os.environ.get("DEFAULT_FROM_EMAIL", "xinqiao@localhost")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django's own loggers (django.request: 5xx as errors, 4xx as warnings, naming the path only): the console
+    # through root, and errors by mail when ADMINS is set. Replaces Django's default handlers for "django".
+    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True}},
 }
 
+# Uploaded spreadsheets (roster.uploads, used by every import): larger files, more rows, or XLSX files that unpack
+# too large are refused with a message before anything is read. A 200,000-row roster is 17 MB as CSV, 9 MB as XLSX.
+# Django itself caps only the form fields besides files (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB, left as is); the
+# proxy in front should refuse bodies over this size too (docs/SECURITY.md).
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 20) * 1024 * 1024
+UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", 200_000)
 # Roster files with more rows than this are checked and imported by the background worker, with a progress bar.
 ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
 SCREENING_PORTAL_URL = "/s/"  # printed on access-code slips
@@ -254,4 +330,6 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "xinqiao@localhost")
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True  # a cell like =HYPERLINK(...) in a roster must not run in Excel
+# A cell like =HYPERLINK(...) in a roster must not run in Excel. import-export's own escaping drops one leading "="
+# only; the admin's export formats put every cell through roster.spreadsheets.safe_cell first (roster/admin.py).
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True

@@ -30,16 +30,35 @@ from roster.models import (
 )
 from roster.resources import SchoolClassResource, StaffResource, StudentResource
 from roster.roles import ROLE_LEVEL, Level, Role
+from roster.spreadsheets import safe_cell
 
 
 class ScopedAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
     list_per_page = 50
 
 
+class _FormulaSafe:
+    """An export format whose every cell goes through roster.spreadsheets.safe_cell (=, +, -, @, tab, CR): the
+    escaping import-export has (IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT) only drops a first "="."""
+
+    def export_data(self, dataset, **kwargs):
+        for _row in range(len(dataset)):
+            dataset.append([safe_cell(value) for value in dataset.lpop()])
+        return super().export_data(dataset, **kwargs)
+
+
+class SafeXLSX(_FormulaSafe, XLSX):
+    pass
+
+
+class SafeCSV(_FormulaSafe, CSV):
+    pass
+
+
 class ScopedExportMixin(ExportMixin):
     """Exports of what the changelist shows (its scoped queryset and filters), as XLSX or CSV only."""
 
-    formats = [XLSX, CSV]
+    formats = [SafeXLSX, SafeCSV]
 
 
 @admin.register(City)

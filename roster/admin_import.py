@@ -19,8 +19,7 @@ from roster.import_jobs import (
 )
 from roster.importing import COLUMNS
 from roster.models import ImportJob, ImportKind, ImportStatus, School, Student, User
-
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+from roster.uploads import FileRefused, check_upload
 
 
 class ImportUploadForm(forms.Form):
@@ -43,8 +42,10 @@ class ImportUploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(_("The file is larger than 50 MB; split it by school or grade."))
+        try:
+            check_upload(upload)  # too large, or an XLSX that unpacks too large: refused before it is stored
+        except FileRefused as refusal:
+            raise forms.ValidationError(str(refusal)) from None
         return upload
 
 

@@ -50,13 +50,10 @@ from roster.normalize import (
     parse_special_groups,
 )
 from roster.roles import ROLE_LEVEL, Role
+from roster.uploads import FileRefused, check_upload, rows_within_limit
 
 BATCH_SIZE = 2000
 MAX_STORED_ERRORS = 5000  # the count stays exact; the stored list is capped to keep the job row small
-
-
-class FileRefused(Exception):
-    """The whole file is refused before anything is read into the database (encoding, format, columns)."""
 
 
 @dataclass(frozen=True)
@@ -135,12 +132,14 @@ def decode_csv(data: bytes) -> str:
 
 
 def read_table(data: bytes, filename: str) -> Iterator[list]:
-    """All rows of the first sheet as lists of cell values, the header row first."""
+    """All rows of the first sheet as lists of cell values, the header row first. Refuses (FileRefused) a file
+    over the upload limits (roster.uploads) before reading it, and stops at the row limit."""
+    check_upload(data)
     suffix = PurePath(filename).suffix.lower()
     if suffix in {".csv", ".txt"}:
         text = decode_csv(data)
         dialect = csv.excel_tab if text[:2000].count("\t") > text[:2000].count(",") else csv.excel
-        yield from csv.reader(io.StringIO(text, newline=""), dialect)
+        yield from rows_within_limit(csv.reader(io.StringIO(text, newline=""), dialect))
     elif suffix in {".xlsx", ".xls"}:
         # calamine (Rust) reads a 100,000-row sheet in about a second; openpyxl takes fifteen.
         from python_calamine import CalamineWorkbook
@@ -153,7 +152,7 @@ def read_table(data: bytes, filename: str) -> Iterator[list]:
                 _("This is not a readable %(format)s file (%(error)s).")
                 % {"format": suffix[1:].upper(), "error": type(error).__name__}
             ) from None
-        yield from rows
+        yield from rows_within_limit(rows)
     else:
         raise FileRefused(_("Unsupported file type “%(suffix)s”: use XLSX, XLS or CSV.") % {"suffix": suffix or "?"})
 

@@ -140,6 +140,22 @@ class User(AbstractUser):
         return f"{self.name}（{self.username}）" if self.name else self.username
 
 
+class UserSession(models.Model):
+    """A signed-in session of a staff member (written at sign-in, removed at sign-out), so that deactivating them or
+    changing their password ends every session they have at once: the session store cannot be searched by user."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", verbose_name=_("staff member"))
+    session_key = models.CharField(_("session key"), max_length=40, unique=True)
+    created_at = models.DateTimeField(_("signed in at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("signed-in session")
+        verbose_name_plural = _("signed-in sessions")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
 def _node_only(level_field: str) -> Q:
     fields = ("city", "district", "school", "school_class")
     return Q(**{f"{f}__isnull": f != level_field for f in fields})
@@ -410,3 +426,68 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.subject_key} → {self.recipient_id}"
+
+
+class AccessAction(models.TextChoices):
+    VIEW = "view", _("Viewed")
+    LIST = "list", _("Listed")
+    EXPORT = "export", _("Exported")
+    CHANGE = "change", _("Changed")
+    LOGIN = "login", _("Signed in")
+    LOGOUT = "logout", _("Signed out")
+    LOGIN_FAILED = "login_failed", _("Failed sign-in")
+
+
+class AccessOutcome(models.TextChoices):
+    OK = "ok", _("Allowed")
+    DENIED = "denied", _("Denied")
+
+
+class AccessLogEntry(models.Model):
+    """Who read, listed, exported or was refused which record, when and from where (PIPL art. 28; China's rules for
+    minors' data: 记录访问情况). Append-only (database triggers refuse UPDATE and DELETE) and hash-chained: each
+    entry's HMAC covers its fields and the previous entry's HMAC, keyed by a secret kept outside the database
+    (settings.AUDIT_LOG_KEY). Written by roster.audit only, synchronously: a read whose entry cannot be written is
+    not shown. The actor is kept as id and username, not a foreign key, so that no user change touches the log."""
+
+    at = models.DateTimeField(_("when (UTC)"))
+    actor_id = models.BigIntegerField(_("actor id"), null=True, blank=True)
+    actor = models.CharField(_("actor"), max_length=150, blank=True)
+    roles = models.CharField(_("roles"), max_length=300, blank=True)  # "psychology_teacher@school:12, …"
+    action = models.CharField(_("action"), max_length=16, choices=AccessAction.choices)
+    outcome = models.CharField(_("outcome"), max_length=8, choices=AccessOutcome.choices, default=AccessOutcome.OK)
+    object_type = models.CharField(_("object type"), max_length=60, blank=True)
+    object_ids = models.TextField(_("object ids"), blank=True)  # comma-separated: one for a read, a page for a list
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=300, blank=True)
+    request_id = models.CharField(_("request id"), max_length=32, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("access log entry")
+        verbose_name_plural = _("access log")
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["object_type", "at"], name="accesslog_object_at"),
+            models.Index(fields=["actor_id", "at"], name="accesslog_actor_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type} {self.object_ids}"[:120]
+
+
+class AuditCheckpoint(models.Model):
+    """The access log's head hash, recorded daily by the task worker: a later rewrite of the chain behind it shows."""
+
+    at = models.DateTimeField(_("when (UTC)"))
+    entry_id = models.BigIntegerField(_("last entry"))
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("access log checkpoint")
+        verbose_name_plural = _("access log checkpoints")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d} #{self.entry_id}"

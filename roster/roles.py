@@ -73,3 +73,15 @@ EDITORS: dict[str, frozenset[str]] = {
     # DESIGN: the city configures campaigns city-wide; a district may run its own within its schools.
     "screening.campaign": frozenset({Role.CITY_ADMIN, Role.CITY_CENTRE, Role.DISTRICT_ADMIN, Role.DISTRICT_CENTRE}),
 }
+
+# Roles that reach many schools' records sign in with a second factor (a TOTP code) as well as their password; for
+# school and class roles it is optional (roster.two_factor).
+TWO_FACTOR_ROLES = frozenset(
+    {
+        Role.CITY_ADMIN,
+        Role.CITY_CENTRE,
+        Role.DISTRICT_ADMIN,
+        Role.DISTRICT_CENTRE,
+        Role.DISTRICT_AUDITOR,
+    }
+)

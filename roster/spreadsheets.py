@@ -15,6 +15,9 @@ def safe_cell(value):
     return value
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 def xlsx_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
     """[(sheet title, header, rows)] → XLSX bytes, headers in bold, every cell formula-safe."""
     workbook = openpyxl.Workbook()

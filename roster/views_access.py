@@ -10,7 +10,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from roster import audit
 from roster.access_codes import access_code_classes_by_ids, access_code_list_xlsx, access_codes_for_print
+from roster.models import AccessAction, Student
 
 SLIPS_PER_PAGE = 8  # 2 columns × 4 rows on A4
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -28,6 +30,7 @@ def _class_ids(request) -> list[int]:
 def access_slips(request):
     classes = access_code_classes_by_ids(request.user, _class_ids(request))
     codes = access_codes_for_print(actor=request.user, school_classes=classes)
+    audit.record(AccessAction.LIST, object_type=audit.label(Student), object_ids=[c.student_id for c in codes])
     pages = [codes[start : start + SLIPS_PER_PAGE] for start in range(0, len(codes), SLIPS_PER_PAGE)]
     return render(
         request,
@@ -47,6 +50,7 @@ def access_slips(request):
 def access_code_list(request):
     classes = access_code_classes_by_ids(request.user, _class_ids(request))
     codes = access_codes_for_print(actor=request.user, school_classes=classes)
+    audit.record(AccessAction.EXPORT, object_type=audit.label(Student), object_ids=[c.student_id for c in codes])
     school_codes = sorted({c.school.code for c in classes})
     label = school_codes[0] if len(school_codes) == 1 else "schools"
     response = HttpResponse(access_code_list_xlsx(codes), content_type=XLSX_TYPE)

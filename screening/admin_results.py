@@ -27,11 +27,11 @@ from roster.admin_scoped import ScopedAdminMixin
 from roster.importing import FileRefused
 from roster.masking import mask_name
 from roster.models import School, Student
+from roster.uploads import check_upload
 from screening.models import Campaign, ScreeningResult
 from screening.resources import ScreeningResultResource, SpreadsheetFormat
 from screening.results_import import may_import_results, results_import_scope
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 CONFIRM_SALT = "screening.results-import.confirm"
 CONFIRM_MAX_AGE = 6 * 3600  # a preview left open over a working day must be checked again
 
@@ -57,8 +57,10 @@ class ResultsImportForm(ImportForm):
 
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(_("The file is larger than 50 MB; split it by school or grade."))
+        try:
+            check_upload(upload)  # too large, or an XLSX that unpacks too large: refused before it is stored
+        except FileRefused as refusal:
+            raise forms.ValidationError(str(refusal)) from None
         return upload
 
 

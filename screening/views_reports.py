@@ -12,9 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
+from roster import audit
+from roster.models import AccessAction, AccessOutcome
 from roster.spreadsheets import xlsx_bytes
 from screening import reports
 from screening.definitions import RiskTier
+from screening.models import ScreeningResult
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -81,6 +84,7 @@ def flagged(request, campaign_id: int):
             user, campaign, school=f["school"], grade=f["grade"], school_class=f["class"], tier=f["tier"] or None
         )
         page, rows = reports.flagged_page(results, request.GET.get("page"))
+        audit.record(AccessAction.LIST, object_type=audit.label(ScreeningResult), object_ids=[r.pk for r in page])
     # The class list of a whole district is long: offered once a school is chosen, or when there is only one school.
     show_classes = bool(form.data.get("school")) or len(options.schools) == 1
     return render(
@@ -91,6 +95,8 @@ def flagged(request, campaign_id: int):
 
 
 def _flagged_refused(request, campaign=None):
+    audit.record(AccessAction.LIST, object_type=audit.label(ScreeningResult), outcome=AccessOutcome.DENIED,
+                 object_ids=[campaign.pk] if campaign else [])  # fmt: skip
     return render(request, "screening/flagged.html", {"campaign": campaign, "refused": True}, status=403)
 
 
@@ -99,6 +105,7 @@ def _flagged_refused(request, campaign=None):
 def report(request, campaign_id: int):
     campaign = reports.access_campaign_by_id(request.user, campaign_id)
     result = reports.campaign_report(request.user, campaign, request.GET)
+    audit.record(AccessAction.VIEW, object_type="screening.report", object_ids=[campaign.pk])
     return render(request, "screening/report.html", {"campaign": campaign, "report": result, "tiers": _tier_heads()})
 
 
@@ -111,6 +118,7 @@ def _tier_heads():
 def report_xlsx(request, campaign_id: int):
     campaign = reports.access_campaign_by_id(request.user, campaign_id)
     result = reports.campaign_report(request.user, campaign, request.GET)
+    audit.record(AccessAction.EXPORT, object_type="screening.report", object_ids=[campaign.pk])
     response = HttpResponse(xlsx_bytes([reports.report_sheet(result)]), content_type=XLSX_TYPE)
     level = "-".join(f"{k}{v}" for k, v in result.drill.params().items()) or "all"
     filename = f"screening-report-{campaign.pk}-{level}-{timezone.localdate().isoformat()}.xlsx"

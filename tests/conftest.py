@@ -31,6 +31,37 @@ def compiled_translations():
     main()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def access_log_flushable():
+    """The access log refuses DELETE and TRUNCATE, and so would the flush that ends a transactional test (the e2e
+    walk-throughs, the PostgreSQL races): around that flush only, its triggers are dropped and put back
+    (migration 0005's own SQL). Tests that roll back never touch them."""
+    from importlib import import_module
+
+    from django.db import connection
+    from django.test.testcases import TransactionTestCase
+
+    migration = import_module("roster.migrations.0005_access_log")
+    original = TransactionTestCase._fixture_teardown
+
+    def run(statements):
+        with connection.cursor() as cursor:
+            for table in migration.TABLES:
+                for statement in statements(connection.vendor, table):
+                    cursor.execute(statement)
+
+    def fixture_teardown(self):
+        run(migration.drop_sql)
+        try:
+            original(self)
+        finally:
+            run(migration.triggers_sql)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TransactionTestCase, "_fixture_teardown", fixture_teardown)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def empty_cache():
     """Counters kept in the cache (e.g. wrong portal codes per address) must not leak from one test to the next."""

@@ -12,6 +12,7 @@ class WorkflowsConfig(AppConfig):
     verbose_name = _("Case workflows")
 
     def ready(self):
+        from roster.signals import role_removed
         from screening.signals import student_flagged, students_flagged
         from workflows import services
 
@@ -19,3 +20,5 @@ class WorkflowsConfig(AppConfig):
         # imports workflows; it announces, workflows listens).
         student_flagged.connect(services.on_student_flagged, dispatch_uid="workflows.on_student_flagged")
         students_flagged.connect(services.on_students_flagged, dispatch_uid="workflows.on_students_flagged")
+        # A person whose role at a school is removed hands their open tasks there back to the school's queue.
+        role_removed.connect(services.on_role_removed, dispatch_uid="workflows.on_role_removed")

@@ -268,3 +268,11 @@ class HandOverForm(forms.Form):
         if data.get("leaver") and data.get("leaver") == data.get("successor"):
             raise forms.ValidationError(_("Choose someone else to take over."))
         return data
+
+
+class ReviewFilterForm(forms.Form):
+    """The auditor's filters on a case review: one person, a date range."""
+
+    person = forms.CharField(label=_("Person (username)"), max_length=150, required=False)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
@@ -180,20 +181,7 @@ def case_timeline(user, case: Case) -> list[TimelineEntry]:
                     detail=" · ".join(x for x in (row.history_change_reason or "", changed) if x),
                 )
             )  # fmt: skip
-    tasks = (
-        Task.objects.filter(process__in=CaseProcess.objects.filter(case=case).values("pk"), flow_task_type="HUMAN")
-        .select_related("owner")
-        .order_by("-created")
-    )
-    for task in tasks:
-        done = task.status == STATUS.DONE
-        entries.append(
-            TimelineEntry(
-                when=task.finished if done and task.finished else task.created, who=task.owner,
-                what=str(task.flow_task.task_title or task.flow_task.name),
-                detail=str(STATUS(task.status).label) if not done else str(_("done")), kind="task",
-            )
-        )  # fmt: skip
+    entries.extend(timeline_steps(case))
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries
 
@@ -208,3 +196,108 @@ def schools_led_by(user) -> QuerySet[School]:
     return School.objects.filter(
         pk__in=RoleAssignment.objects.filter(user=user, role=Role.PRINCIPAL).values("school_id")
     ).order_by("code")
+
+
+def timeline_steps(case: Case) -> list[TimelineEntry]:
+    """The case's workflow steps (human tasks of all its processes): done, or waiting, with who holds them."""
+    entries: list[TimelineEntry] = []
+    tasks = (
+        Task.objects.filter(process__in=CaseProcess.objects.filter(case=case).values("pk"), flow_task_type="HUMAN")
+        .select_related("owner")
+        .order_by("-created")
+    )
+    for task in tasks:
+        done = task.status == STATUS.DONE
+        entries.append(
+            TimelineEntry(
+                when=task.finished if done and task.finished else task.created, who=task.owner,
+                what=str(task.flow_task.task_title or task.flow_task.name),
+                detail=str(STATUS(task.status).label) if not done else str(_("done")), kind="task",
+            )
+        )  # fmt: skip
+    return entries
+
+
+# --- The auditor's review of one case -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewEntry:
+    when: datetime
+    who: str
+    kind: str  # "change" (a record's history), "step" (a workflow task) or "access" (the access log)
+    what: str
+    detail: str = ""
+    reason: str = ""
+
+
+def _changes(previous, row, model) -> str:
+    """What a history row changed against the record's previous version, as "field: old → new"."""
+    if previous is None or row.history_type != "~":
+        return ""
+    changes = []
+    for field in model._meta.concrete_fields:
+        old, new = getattr(previous, field.attname), getattr(row, field.attname)
+        if old != new:
+            shown = dict(field.flatchoices) if field.choices else {}
+            changes.append(f"{field.verbose_name}: {shown.get(old, old)} → {shown.get(new, new)}")
+    return "; ".join(changes)
+
+
+def _access_entries_q(case: Case) -> Q:
+    """Access-log entries about the case: reads and lists naming its id, refusals naming one of its processes."""
+    from roster.models import AccessLogEntry  # noqa: F401 (the model the Q is for)
+
+    pk = str(case.pk)
+    as_case = Q(object_type="cases.case") & (
+        Q(object_ids=pk) | Q(object_ids__startswith=f"{pk},") | Q(object_ids__endswith=f",{pk}")
+        | Q(object_ids__contains=f",{pk},")
+    )  # fmt: skip
+    processes = [str(p) for p in CaseProcess.objects.filter(case=case).values_list("pk", flat=True)]
+    return as_case | Q(object_type="workflows.caseprocess", object_ids__in=processes)
+
+
+def case_review(user, case: Case, *, person: str = "", since=None, until=None) -> list[ReviewEntry]:
+    """Everything that happened to a case, for the district auditor: every change of its records with the fields
+    changed (old → new, who, when, reason), its workflow steps, and the access log (who read it, listed it or was
+    refused), newest first; filtered by person (username) and date. A query per record model, one for the steps,
+    one for the log."""
+    from roster.models import AccessLogEntry
+
+    entries: list[ReviewEntry] = []
+    for model, to_case in TIMELINE_MODELS:
+        readable = scoping.visible(user, model).filter(**{to_case: case.pk}).values("pk")
+        latest: dict[int, object] = {}  # each record's previous version, as the rows come in order
+        rows = model.history.filter(id__in=readable).select_related("history_user").order_by("history_date", "pk")
+        for row in rows:
+            entries.append(
+                ReviewEntry(
+                    when=row.history_date, who=person_name(row.history_user), kind="change",
+                    what=f"{model._meta.verbose_name} {_CHANGE.get(row.history_type, '')}",
+                    detail=_changes(latest.get(row.id), row, model), reason=row.history_change_reason or "",
+                )
+            )  # fmt: skip
+            latest[row.id] = row
+    for entry in timeline_steps(case):
+        entries.append(ReviewEntry(when=entry.when, who=entry.who_label, kind="step", what=entry.what,
+                                   detail=entry.detail))  # fmt: skip
+    for row in AccessLogEntry.objects.filter(_access_entries_q(case)).order_by("pk"):
+        entries.append(
+            ReviewEntry(
+                when=row.at, who=row.actor, kind="access", what=str(row.get_action_display()),
+                detail=f"{row.get_outcome_display()} · {row.ip or ''} · {row.request_id[:8]}",
+            )
+        )  # fmt: skip
+    if person:
+        entries = [e for e in entries if e.who == person]
+    if since:
+        entries = [e for e in entries if timezone.localdate(e.when) >= since]
+    if until:
+        entries = [e for e in entries if timezone.localdate(e.when) <= until]
+    entries.sort(key=lambda e: e.when, reverse=True)
+    return entries
+
+
+def person_name(user) -> str:
+    """A person as the review names them: their username (what the access log keeps), or "" for the system."""
+    return user.get_username() if user else ""

@@ -346,6 +346,56 @@ def work_hand_over(actor, leaver, successor, school) -> dict:
     return {"seats": len(seats), "tasks": len(tasks)}
 
 
+def tasks_return_to_queue(user, school) -> int:
+    """Every task `user` holds on `school`'s cases goes back to the school's queue, for whoever holds the task's role
+    there to take. The system does this when the person's role at the school is removed: no permission is checked.
+    Their team seats stay (the principal hands them over with `work_hand_over`). Returns how many tasks."""
+    with transaction.atomic():
+        tasks = list(
+            Task.objects.filter(
+                owner=user, status__in=(STATUS.ASSIGNED, STATUS.STARTED),
+                process__in=CaseProcess.objects.filter(case__school=school).values("pk"),
+            )
+        )  # fmt: skip
+        for task in tasks:
+            with task.activation() as activation:
+                if activation.task.status == STATUS.STARTED:  # a step under way (only inside its own transaction)
+                    activation.task.status = STATUS.ASSIGNED
+                    activation.task.started = None
+                activation.unassign()
+    if tasks:
+        logger.info("role removed at school %s: %s tasks of user %s back in the queue", school.pk, len(tasks), user.pk)
+    return len(tasks)
+
+
+def on_role_removed(sender, assignment, **kwargs) -> None:
+    """`role_removed` (roster): the person's open tasks on the cases of each school under the removed role's node
+    go back to that school's queue, unless another role of theirs still reaches the school (a psychology teacher
+    who stops being a homeroom teacher keeps their work)."""
+    from django.db.models import Q
+
+    from roster.models import RoleAssignment, School
+
+    if assignment.school_id:
+        node = Q(pk=assignment.school_id)
+    elif assignment.school_class_id:
+        node = Q(classes=assignment.school_class_id)
+    elif assignment.district_id:
+        node = Q(district_id=assignment.district_id)
+    else:
+        node = Q(district__city_id=assignment.city_id)
+    held = Task.objects.filter(owner_id=assignment.user_id, status__in=(STATUS.ASSIGNED, STATUS.STARTED))
+    schools = School.objects.filter(node, pk__in=held.values("process__caseprocess__case__school_id")).distinct()
+    for school in schools:
+        still = RoleAssignment.objects.filter(
+            Q(school=school) | Q(school_class__school=school) | Q(district_id=school.district_id)
+            | Q(city__districts=school.district_id),
+            user_id=assignment.user_id,
+        )  # fmt: skip
+        if not still.exists():
+            tasks_return_to_queue(assignment.user, school)
+
+
 # --- Background ---------------------------------------------------------------------------------------------------
 
 

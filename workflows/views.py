@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -24,7 +24,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from viewflow.utils import viewprop
 from viewflow.views import ListModelView
 from viewflow.workflow.flow import views as flow_views
@@ -34,8 +34,11 @@ from viewflow.workflow.status import STATUS
 
 from cases import services as case_services
 from cases.models import Case, CaseStatus, Decision, Referral
+from roster import audit, scoping
 from roster.masking import mask_name
+from roster.models import AccessAction, AccessOutcome
 from roster.roles import Role
+from roster.spreadsheets import XLSX_TYPE, xlsx_bytes
 from workflows import forms, selectors, services
 from workflows.flows import CaseFlow
 from workflows.models import CaseProcess
@@ -56,16 +59,27 @@ def _task_url(task: Task, name: str = "index") -> str:
     return task.flow_task.reverse(name, args=[task.process_id, task.pk])
 
 
+def _denied(what: str, pk) -> Http404:
+    """A refusal, logged (roster.audit) and answered as missing: out of scope looks like nothing there."""
+    audit.record(AccessAction.VIEW, object_type=what, object_ids=[pk], outcome=AccessOutcome.DENIED)
+    return Http404()
+
+
 def _visible_task(request, process_pk: int, task_pk: int) -> Task:
-    """The task of the URL, if it is a step of a case the user may see; 404 otherwise (missing or out of scope)."""
-    task = get_object_or_404(
-        Task.objects.select_related("process", "owner"), pk=task_pk, process_id=process_pk,
-        process__flow_class=CaseFlow,
+    """The task of the URL, if it is a step of a case the user may see; 404 otherwise (missing or out of scope).
+    Every call reads the case: logged as a view of it, or as a refusal."""
+    task = (
+        Task.objects.select_related("process", "owner")
+        .filter(pk=task_pk, process_id=process_pk, process__flow_class=CaseFlow)
+        .first()
     )  # fmt: skip
-    if f"/{task.flow_task.name}/" not in request.path or not CaseFlow.instance.has_view_permission(
-        request.user, task.process
+    if (
+        task is None
+        or f"/{task.flow_task.name}/" not in request.path
+        or not CaseFlow.instance.has_view_permission(request.user, task.process)
     ):
-        raise Http404
+        raise _denied("viewflow.task", task_pk)
+    audit.record(AccessAction.VIEW, object_type=audit.label(Case), object_ids=[task.process.coerced.case_id])
     return task
 
 
@@ -253,7 +267,22 @@ def queue_count_key(user) -> str:
     return f"workflows:queue-count:{user.pk}"
 
 
-class _TaskColumns:
+class _LoggedList:
+    """A list page whose rows name students: the cases shown are logged (roster.audit) before the page renders."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rows = context.get("page_obj") or context.get("object_list") or []
+        audit.record(
+            AccessAction.LIST, object_type=audit.label(Case), object_ids=[self.case_id_of(row) for row in rows]
+        )
+        return context
+
+    def case_id_of(self, row) -> int:
+        return row.process.caseprocess.case_id
+
+
+class _TaskColumns(_LoggedList):
     """Columns of a task list row: the case's student (masked), tier colour, step and due date; overdue marked."""
 
     paginator_class = CappedPaginator
@@ -349,13 +378,17 @@ class CaseTaskListView(_TaskColumns, flow_views.DashboardTaskListView):
         return selectors.case_tasks(self.request.user)
 
 
-class CaseListView(mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames, ListModelView):
+class CaseListView(_LoggedList, mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames, ListModelView):
     """The cases the user may see, newest first (the stock process list joins every task of every process)."""
+
+    def case_id_of(self, row) -> int:
+        return row.pk
 
     flow_class = None
     template_filename = "process_list.html"
     title = gettext_lazy("Cases")
     paginator_class = CappedPaginator
+    search_fields = ["=student__student_no"]  # a student number, exactly: the list shows names masked
     columns = ("case_link", "student", "tier", "case_status", "opened")
     object_link_columns = ()
 
@@ -401,9 +434,7 @@ class CaseListView(mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames
 @login_required
 def case_detail(request, process_pk: int, **kwargs):
     """The case: who, tier, team, the open steps and the timeline (steps and record history), and the chart."""
-    process = selectors.case_processes(request.user).filter(pk=process_pk).first()
-    if process is None:
-        raise Http404
+    process = _visible_process(request, process_pk)
     case = process.case
     open_tasks = (
         Task.objects.filter(process__caseprocess__case=case, flow_task_type="HUMAN")
@@ -417,6 +448,7 @@ def case_detail(request, process_pk: int, **kwargs):
         "open_tasks": [(t, _due(t), _task_url(t), selectors.person(t.owner)) for t in open_tasks],
         "timeline": selectors.case_timeline(request.user, case),
         "chart_url": _flow_url("process_chart", process.pk),
+        "review_url": _flow_url("case_review", process.pk) if is_auditor(request.user) else "",
         "now": timezone.now(),
         "reopen_url": _flow_url("case_reopen", process.pk) if case.status == CaseStatus.CLOSED and any(
             case_services.holds(request.user, role, case) for role in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
@@ -441,7 +473,7 @@ class CaseChartView(flow_views.FlowChartView):
     def dispatch(self, request, *args, **kwargs):
         process_pk = kwargs.get("process_pk")
         if process_pk is not None and not selectors.case_processes(request.user).filter(pk=process_pk).exists():
-            raise Http404
+            raise _denied(audit.label(CaseProcess), process_pk)
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -473,11 +505,48 @@ def referral_by_staff(request):
     return _form_page(request, "workflows/case_form.html", form, heading=_("Refer a student"))
 
 
-def _visible_process(request, process_pk: int) -> CaseProcess:
+def _visible_process(request, process_pk: int, action: str = AccessAction.VIEW) -> CaseProcess:
+    """The case of the URL if the user may see it, its reading logged; a logged refusal (404) otherwise."""
     process = selectors.case_processes(request.user).filter(pk=process_pk).first()
     if process is None:
-        raise Http404
+        raise _denied(audit.label(CaseProcess), process_pk)
+    audit.record(action, object_type=audit.label(Case), object_ids=[process.case_id])
     return process
+
+
+def is_auditor(user) -> bool:
+    scope = scoping.scope_for(user)
+    return scope.unrestricted or Role.DISTRICT_AUDITOR in scope.roles
+
+
+@login_required
+@require_GET
+def case_review(request, process_pk: int):
+    """The district auditor's review of one case: every change (field, old → new, who, when, reason), every step
+    and every access (who read it, including this reading), filtered by person and date; XLSX with ?format=xlsx.
+    Reading it is logged like any reading of the case (an export as an export)."""
+    if not is_auditor(request.user):
+        raise _denied(audit.label(CaseProcess), process_pk)
+    export = request.GET.get("format") == "xlsx"
+    process = _visible_process(request, process_pk, AccessAction.EXPORT if export else AccessAction.VIEW)
+    case = process.case
+    form = forms.ReviewFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    entries = selectors.case_review(
+        request.user, case, person=filters.get("person") or "", since=filters.get("since"), until=filters.get("until")
+    )  # fmt: skip
+    if export:
+        header = [str(_("When")), str(_("Who")), str(_("Kind")), str(_("What")), str(_("Detail")), str(_("Reason"))]
+        rows = [[timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M:%S"), e.who, e.kind, e.what, e.detail, e.reason]
+                for e in entries]  # fmt: skip
+        response = HttpResponse(xlsx_bytes([(f"case-{case.pk}", header, rows)]), content_type=XLSX_TYPE)
+        response["Content-Disposition"] = f'attachment; filename="case-{case.pk}-review.xlsx"'
+        return response
+    return _form_page(
+        request, "workflows/case_review.html", form, heading=_("Audit review"), case=case, entries=entries,
+        case_url=_case_url(process), student=student_label(request.user, case),
+        export_url=f"?{request.GET.urlencode()}&format=xlsx" if request.GET else "?format=xlsx",
+    )  # fmt: skip
 
 
 @login_required

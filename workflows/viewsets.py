@@ -67,6 +67,10 @@ class CaseFlowAppViewset(FlowAppViewset):
         return path("<int:process_pk>/reopen/", views.case_reopen, name="case_reopen")
 
     @property
+    def case_review_path(self):
+        return path("<int:process_pk>/review/", views.case_review, name="case_review")
+
+    @property
     def parent_contact_extra_path(self):
         return path("<int:process_pk>/parent-contacts/new/", views.parent_contact_extra, name="parent_contact_extra")
 

@@ -196,7 +196,8 @@ def test_the_slips_page_query_count_does_not_grow_with_the_class(client, world):
     with CaptureQueriesContext(connection) as large:
         response = client.get(_slips_url(world.class_a1_3))
     assert len(response.context["codes"]) == 30 and len(response.context["pages"]) == 4
-    assert len(large.captured_queries) == len(small.captured_queries) <= 8, [q["sql"] for q in large.captured_queries]
+    # Of them 4 write the access log entry.
+    assert len(large.captured_queries) == len(small.captured_queries) <= 12, [q["sql"] for q in large.captured_queries]
 
 
 def _rows(xlsx_bytes):

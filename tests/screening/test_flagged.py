@@ -189,3 +189,19 @@ def test_the_list_runs_the_same_number_of_queries_for_1_and_50_rows(client, worl
     client.force_login(world.counselor_a1)
     assert len(client.get(url).context["rows"]) == 50
     assert _queries(client, world.counselor_a1, url) == one
+
+
+def test_the_list_and_a_refusal_are_in_the_access_log(client, world, campaign, flagged_a1):
+    from roster.models import AccessLogEntry
+    from screening.models import ScreeningResult
+
+    get_rows(client, world.counselor_a1, campaign)
+    (listed,) = AccessLogEntry.objects.filter(action="list")
+    shown = set(ScreeningResult.objects.filter(student__school=world.school_a1).exclude(tier="green").values_list(
+        "pk", flat=True))  # fmt: skip
+    assert (listed.object_type, listed.outcome, listed.actor) == ("screening.screeningresult", "ok", "counselor_a1")
+    assert {int(pk) for pk in listed.object_ids.split(",")} == shown
+    client.force_login(world.homeroom_a1_3)  # not a reader of results
+    client.get(flagged_url(campaign))
+    refused = AccessLogEntry.objects.filter(action="list").last()
+    assert (refused.outcome, refused.actor) == ("denied", "homeroom_a1_3")

@@ -1,0 +1,234 @@
+"""The access log: every read, list and export of a child's records, every refusal, every sign-in and sign-out
+(PIPL art. 28; China's rules for minors' data: 记录访问情况), so that a district auditor can answer "who saw or
+changed this child's record, and when".
+
+- Written synchronously and fail-closed: `record()` raises when the entry cannot be written, and a page calls it
+  before it shows anything, so a record whose reading is not logged is not shown.
+- Append-only: database triggers refuse UPDATE and DELETE of `roster_accesslogentry` (migration 0005).
+- Hash-chained: each entry's HMAC-SHA256 covers its fields and the previous entry's HMAC, keyed by
+  settings.AUDIT_LOG_KEY (outside the database). Writers take one lock (a PostgreSQL advisory lock; SQLite
+  serialises writers itself), so concurrent requests never fork or gap the chain. `verify()` (and
+  `manage.py verify_audit_log`) recomputes the chain and names the first broken entry; the task worker records the
+  head hash daily (`record_head`), so a rewrite of the whole chain behind a checkpoint shows too.
+- Entries carry ids, never names, answers or notes. Lives in roster, the bottom layer, so every app can write it.
+May import: nothing above roster.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from roster.models import AccessAction, AccessLogEntry, AccessOutcome, AuditCheckpoint
+
+logger = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+_PG_LOCK = 0x58514C4F47  # pg_advisory_xact_lock key of the chain's head
+FIELDS = ("at", "actor_id", "actor", "roles", "action", "outcome", "object_type", "object_ids", "ip", "user_agent",
+          "request_id")  # fmt: skip
+_request: contextvars.ContextVar = contextvars.ContextVar("audit_request", default=None)
+
+
+class AuditWriteFailed(Exception):
+    """The access log could not be written: whatever the entry was for must not happen."""
+
+
+# --- The chain ----------------------------------------------------------------------------------------------------
+
+
+def _key() -> bytes:
+    secret = getattr(settings, "AUDIT_LOG_KEY", "") or settings.SECRET_KEY
+    return hashlib.sha256(b"xinqiao access log\x00" + secret.encode()).digest()
+
+
+def _canonical(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return None if value is None else str(value)
+
+
+def entry_hash(prev_hash: str, fields: dict) -> str:
+    payload = json.dumps([prev_hash, *(_canonical(fields[name]) for name in FIELDS)], ensure_ascii=False)
+    return hmac.new(_key(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _append(fields: dict) -> AccessLogEntry:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK])
+        head = AccessLogEntry.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+        entry = AccessLogEntry(**fields, prev_hash=head, hash=entry_hash(head, fields))
+        entry.save(force_insert=True)
+    return entry
+
+
+# --- Writing ------------------------------------------------------------------------------------------------------
+
+
+def _roles(user) -> str:
+    from roster.scoping import scope_for
+
+    scope = scope_for(user)
+    held = [f"{h.role}@{h.level}:{h.node_id}" for h in scope.held]
+    return ", ".join(["superuser", *held] if scope.unrestricted else held)[:300]
+
+
+def _ip(request) -> str | None:
+    raw = (request.META.get("REMOTE_ADDR") or "").strip() if request is not None else ""
+    try:
+        return ipaddress.ip_address(raw).compressed
+    except ValueError:
+        return None
+
+
+def record(action: str, *, object_type: str = "", object_ids: Iterable = (), outcome: str = AccessOutcome.OK,
+           user=None, request=None, actor_name: str = "") -> AccessLogEntry:  # fmt: skip
+    """Append one entry. `request` defaults to the current one (AuditRequestMiddleware); `user` to its user.
+    Raises AuditWriteFailed when the entry cannot be written (the caller then shows nothing)."""
+    request = request if request is not None else _request.get()
+    if user is None and request is not None:
+        user = getattr(request, "user", None)
+    known = user is not None and getattr(user, "is_authenticated", False)
+    fields = {
+        "at": timezone.now(),
+        "actor_id": user.pk if known else None,
+        "actor": (user.get_username() if known else actor_name)[:150],
+        "roles": _roles(user) if known else "",
+        "action": AccessAction(action).value,
+        "outcome": AccessOutcome(outcome).value,
+        "object_type": object_type,
+        "object_ids": ",".join(str(i) for i in object_ids),
+        "ip": _ip(request),
+        "user_agent": (request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:300],
+        "request_id": getattr(request, "audit_id", "") if request is not None else "",
+    }
+    try:
+        return _append(fields)
+    except Exception as error:  # fail closed: the caller must not go on
+        logger.error("access log write failed: %s %s", action, object_type)
+        raise AuditWriteFailed(str(error)) from error
+
+
+def label(model) -> str:
+    """The object type written for a model: its app label and model name, e.g. "cases.case"."""
+    return model._meta.label_lower
+
+
+class AuditRequestMiddleware:
+    """Gives each request an id and makes it the current one for `record()` (and for the log lines of a request)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.audit_id = uuid.uuid4().hex
+        token = _request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _request.reset(token)
+
+
+def on_logged_in(sender, request, user, **kwargs):
+    record(AccessAction.LOGIN, user=user, request=request)
+
+
+def on_logged_out(sender, request, user, **kwargs):
+    if user is not None:
+        record(AccessAction.LOGOUT, user=user, request=request)
+
+
+def on_login_failed(sender, credentials, request=None, **kwargs):
+    # The name typed is kept (it may be nobody's); the password never is.
+    record(AccessAction.LOGIN_FAILED, outcome=AccessOutcome.DENIED, request=request,
+           actor_name=str(credentials.get("username", ""))[:150])  # fmt: skip
+
+
+# --- Checking -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    entries: int
+    broken_at: int | None = None  # the first entry whose hash or link does not hold
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def verify() -> Verdict:
+    """Recompute the whole chain in order; the first entry that does not hold, and why."""
+    previous, count = GENESIS, 0
+    hashes_at: dict[int, str] = {}
+    checkpoints = dict(AuditCheckpoint.objects.values_list("entry_id", "hash"))
+    for entry in AccessLogEntry.objects.order_by("pk").iterator(chunk_size=2000):
+        count += 1
+        if entry.prev_hash != previous:
+            return Verdict(count, entry.pk, "its link to the previous entry is broken (an entry removed or inserted)")
+        if entry.hash != entry_hash(entry.prev_hash, {name: getattr(entry, name) for name in FIELDS}):
+            return Verdict(count, entry.pk, "its content does not match its hash (the entry was changed)")
+        if entry.pk in checkpoints:
+            hashes_at[entry.pk] = entry.hash
+        previous = entry.hash
+    for entry_id, recorded in checkpoints.items():
+        if hashes_at.get(entry_id) != recorded:
+            return Verdict(count, entry_id, "the chain differs from the checkpoint recorded for this entry")
+    return Verdict(count)
+
+
+def record_head() -> str:
+    """The daily django-q2 task: remember the head of the chain."""
+    head = AccessLogEntry.objects.order_by("-pk").values("pk", "hash").first()
+    if head is None:
+        return "empty"
+    AuditCheckpoint.objects.create(at=timezone.now(), entry_id=head["pk"], hash=head["hash"])
+    return f"{head['pk']}:{head['hash'][:12]}"
+
+
+# --- Auditors only read ---------------------------------------------------------------------------------------------
+
+# What an auditor may still post: signing out, the language, the second factor of their sign-in. The admin site is
+# left to its own permissions (read-only for auditors, answered 403 or 404 as tests/security's matrix pins down).
+AUDITOR_POSTS = ("/accounts/logout/", "/accounts/otp/", "/i18n/", "/admin/")
+
+
+class ReadOnlyAuditorsMiddleware:
+    """A district auditor reviews and never changes: every POST (PUT, DELETE…) by someone whose only roles are
+    auditing is refused (404, as anything out of reach) and logged, whatever page it aims at."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        writing = request.method not in ("GET", "HEAD", "OPTIONS") and not request.path.startswith(AUDITOR_POSTS)
+        if writing and auditor_only(request.user):
+            from django.http import Http404
+
+            # Refused like anything else out of reach: as missing (the access matrix's rule), and logged.
+            record(AccessAction.CHANGE, object_type="request", outcome=AccessOutcome.DENIED, request=request)
+            raise Http404
+        return self.get_response(request)
+
+
+def auditor_only(user) -> bool:
+    from roster.roles import Role
+    from roster.scoping import scope_for
+
+    scope = scope_for(user)
+    return bool(scope.roles) and not scope.unrestricted and scope.roles <= {Role.DISTRICT_AUDITOR}

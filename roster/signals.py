@@ -1,0 +1,43 @@
+"""What roster announces to the apps above it, which it never imports (roster ← screening ← cases ← workflows).
+
+`role_removed(sender=RoleAssignment, assignment=...)`: a person no longer holds a role at a node, sent inside the
+transaction that removed it, with the assignment as it was (deleted, or before its role or place was changed). Its
+effect on what the person sees needs nothing: `roster.scoping` reads roles afresh on every request. workflows
+listens, to hand the person's open tasks back to the school's queue.
+May import: roster only.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+from roster.models import LEVEL_FIELD, RoleAssignment, User
+
+role_removed = Signal()
+
+
+def _held(assignment: RoleAssignment) -> tuple:
+    return (assignment.user_id, assignment.role, *(getattr(assignment, f"{f}_id") for f in LEVEL_FIELD.values()))
+
+
+def on_assignment_deleted(sender, instance: RoleAssignment, origin=None, **kwargs) -> None:
+    """`post_delete` of RoleAssignment. A person deleted outright takes their roles and their tasks with them (staff
+    are deactivated, never deleted): nothing to hand back then."""
+    if isinstance(origin, User) or getattr(origin, "model", None) is User:
+        return
+    role_removed.send(sender=RoleAssignment, assignment=instance)
+
+
+def on_assignment_saving(sender, instance: RoleAssignment, raw: bool = False, **kwargs) -> None:
+    """`pre_save` of RoleAssignment: remember the row as it was, when an existing one is being changed."""
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    instance._roster_before = RoleAssignment.objects.filter(pk=instance.pk).first()
+
+
+def on_assignment_saved(sender, instance: RoleAssignment, created: bool, raw: bool = False, **kwargs) -> None:
+    """`post_save` of RoleAssignment: a role whose role or place changed was removed where it was."""
+    before = instance.__dict__.pop("_roster_before", None)
+    if created or raw or before is None or _held(before) == _held(instance):
+        return
+    role_removed.send(sender=RoleAssignment, assignment=before)
