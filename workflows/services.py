@@ -326,6 +326,12 @@ def step_done(user, task, **fields):
     return STEPS[task.flow_task.name](user, task, **fields)
 
 
+def _held_at(user, school) -> list[Task]:
+    """The open tasks `user` holds on the cases of `school`."""
+    processes = CaseProcess.objects.filter(case__school=school).values("pk")
+    return list(Task.objects.filter(owner=user, status__in=(STATUS.ASSIGNED, STATUS.STARTED), process__in=processes))
+
+
 def work_hand_over(actor, leaver, successor, school) -> dict:
     """In one action, a leaver's team seats on the school's active cases and every task they hold on those cases
     pass to `successor` (DESIGN: assignment is never to hard-coded users). All or nothing; refused with a clear
@@ -333,12 +339,7 @@ def work_hand_over(actor, leaver, successor, school) -> dict:
     """
     with transaction.atomic():
         seats = case_services.seats_hand_over(actor, leaver, successor, school)
-        tasks = list(
-            Task.objects.filter(
-                owner=leaver, status__in=(STATUS.ASSIGNED, STATUS.STARTED),
-                process__in=CaseProcess.objects.filter(case__school=school).values("pk"),
-            )
-        )  # fmt: skip
+        tasks = _held_at(leaver, school)
         for task in tasks:
             with task.activation() as activation:
                 activation.reassign(user=successor)
@@ -351,12 +352,7 @@ def tasks_return_to_queue(user, school) -> int:
     there to take. The system does this when the person's role at the school is removed: no permission is checked.
     Their team seats stay (the principal hands them over with `work_hand_over`). Returns how many tasks."""
     with transaction.atomic():
-        tasks = list(
-            Task.objects.filter(
-                owner=user, status__in=(STATUS.ASSIGNED, STATUS.STARTED),
-                process__in=CaseProcess.objects.filter(case__school=school).values("pk"),
-            )
-        )  # fmt: skip
+        tasks = _held_at(user, school)
         for task in tasks:
             with task.activation() as activation:
                 if activation.task.status == STATUS.STARTED:  # a step under way (only inside its own transaction)
