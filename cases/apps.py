@@ -21,6 +21,11 @@ class CasesConfig(AppConfig):
         clinical = readers - {Role.HOMEROOM_TEACHER}
         team_roles = frozenset({Role.HOMEROOM_TEACHER})
 
+        def grants(prefix: str) -> tuple[str, frozenset[str]]:
+            # Break the glass (EmergencyAccess): a clinical role reads one case outside its scope, and its records,
+            # for a day. Restricted notes stay withheld (the school's psychology teachers' and principal's alone).
+            return (f"{prefix}emergency_grants", models.EMERGENCY_ACCESS_ROLES)
+
         def paths(prefix: str) -> dict[str, str]:
             return {
                 Level.CITY: f"{prefix}school__district__city",
@@ -29,12 +34,29 @@ class CasesConfig(AppConfig):
                 Level.CLASS: f"{prefix}student__school_class",
             }
 
-        register_scoped_model(models.Case, paths(""), readers=readers, team_roles=team_roles, team="team")
+        register_scoped_model(
+            models.Case, paths(""), readers=readers, team_roles=team_roles, team="team", grants=grants("")
+        )
         for model in (models.CaseTeamMember, models.InterventionPlan, models.ParentContact, models.TierChange,
                       models.Closure):  # fmt: skip
-            register_scoped_model(model, paths("case__"), readers=readers, team_roles=team_roles, team="case__team")
+            register_scoped_model(
+                model, paths("case__"), readers=readers, team_roles=team_roles, team="case__team",
+                grants=grants("case__"),
+            )  # fmt: skip
         register_scoped_model(
-            models.PlanMeasure, paths("plan__case__"), readers=readers, team_roles=team_roles, team="plan__case__team"
-        )
-        for model in (models.InterviewNote, models.FollowUp, models.Referral):
-            register_scoped_model(model, paths("case__"), readers=clinical)
+            models.PlanMeasure, paths("plan__case__"), readers=readers, team_roles=team_roles, team="plan__case__team",
+            grants=grants("plan__case__"),
+        )  # fmt: skip
+        for model in (models.FollowUp, models.Referral):
+            register_scoped_model(model, paths("case__"), readers=clinical, grants=grants("case__"))
+        # A note marked restricted: the school's psychology teachers and principal only (not the district centre).
+        register_scoped_model(
+            models.InterviewNote, paths("case__"), readers=clinical,
+            restricted=("restricted", frozenset({Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL})), grants=grants("case__"),
+        )  # fmt: skip
+        # Who broke the glass, when and why: the district's centre and auditor, the city centre, the case school's
+        # principal (the grantee sees their own grants through cases.selectors, not through this).
+        register_scoped_model(
+            models.EmergencyAccess, paths("case__"),
+            readers=frozenset({Role.PRINCIPAL, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}),
+        )  # fmt: skip

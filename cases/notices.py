@@ -54,3 +54,45 @@ def red_case_notify(case_id: int, why: str, version: int = 0) -> int:
     )  # fmt: skip
     logger.info("case %s: red notice to %s district centre staff", case.pk, told)
     return told
+
+
+EMERGENCY_ACCESS_KIND = "emergency_access"
+
+
+def emergency_access_enqueue(grant) -> None:
+    """Queue the notice of an emergency access, sent once the grant is committed (a rolled-back grant tells nobody)."""
+    from django_q.tasks import async_task
+
+    grant_id = grant.pk
+    transaction.on_commit(lambda: async_task("cases.notices.emergency_access_notify", grant_id, group="alerts"))
+
+
+def emergency_access_notify(grant_id: int) -> int:
+    """Tell the district centre of the case's district and the case school's principals who broke the glass on which
+    case, why and until when. Idempotent per grant."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from cases.models import EmergencyAccess
+    from roster.models import RoleAssignment, User
+
+    related = ("user", "case__school__district", "case__student__school_class")
+    grant = EmergencyAccess.objects.select_related(*related).get(pk=grant_id)
+    case, student, user = grant.case, grant.case.student, grant.user
+    holders = RoleAssignment.objects.filter(
+        Q(role=Role.DISTRICT_CENTRE, district_id=case.school.district_id)
+        | Q(role=Role.PRINCIPAL, school_id=case.school_id)
+    ).values("user_id")
+    recipients = User.objects.filter(pk__in=holders, is_active=True).exclude(pk=user.pk)
+    who = str(user)  # name（username）: the district knows whom to call
+    told = notify(
+        recipients, kind=EMERGENCY_ACCESS_KIND, subject_key=f"emergency_access:{grant.pk}", urgent=True,
+        title=_("Emergency access to case #%(case)s by %(user)s") % {"case": case.pk, "user": who},
+        body=_("%(user)s opened case #%(case)s at %(school)s (%(student)s, %(class)s) under emergency access, until "
+               "%(until)s. Reason: %(reason)s. Every reading is logged.")
+        % {"user": who, "case": case.pk, "school": case.school, "student": mask_name(student.name),
+           "class": student.school_class, "until": timezone.localtime(grant.expires_at).strftime("%Y-%m-%d %H:%M"),
+           "reason": grant.reason},
+    )  # fmt: skip
+    logger.info("emergency access %s to case %s: notice to %s staff", grant.pk, case.pk, told)
+    return told

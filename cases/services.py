@@ -9,21 +9,27 @@ May import: roster, screening.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case as DbCase
+from django.db.models import Q, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models import (
     ACTIVE_STATUSES,
+    EMERGENCY_ACCESS_ROLES,
+    EMERGENCY_REASON_MIN_LENGTH,
     Case,
     CaseSource,
     CaseStatus,
     CaseTeamMember,
     Closure,
     Decision,
+    EmergencyAccess,
     FollowUp,
     InterventionPlan,
     InterviewNote,
@@ -33,10 +39,10 @@ from cases.models import (
     TeamSeat,
     TierChange,
 )
-from cases.notices import red_case_enqueue
+from cases.notices import emergency_access_enqueue, red_case_enqueue
 from cases.tiers import SEAT_ROLE, rank, tier_rule
-from roster import scoping
-from roster.models import RoleAssignment, Student, User
+from roster import audit, scoping
+from roster.models import AccessAction, AccessOutcome, RoleAssignment, Student, User
 from roster.roles import Role
 from screening.definitions import RiskTier
 
@@ -99,7 +105,8 @@ def _decide(request, actor, approve: bool, what: str, note: str = "", **fields):
 
 def _save(obj, actor, reason: str) -> None:
     obj._history_user = actor
-    obj._change_reason = reason
+    # simple-history keeps the reason in a varchar(100): PostgreSQL refuses a longer one (a person's free text).
+    obj._change_reason = reason if len(reason) <= 100 else reason[:99] + "…"
     obj.save()
 
 
@@ -563,3 +570,99 @@ def seats_hand_over(actor, leaver: User, successor: User, school) -> list[CaseTe
         _save(new, actor, reason)
         taken.append(new)
     return taken
+
+
+# --- Emergency access ("break the glass") -----------------------------------------------------------------------
+
+
+class EmergencyAccessRefused(ValidationError):
+    """Breaking the glass was refused: the message says why; no grant was written."""
+
+
+@dataclass(frozen=True)
+class EmergencyAccessOutcome:
+    case: Case
+    grant: EmergencyAccess | None  # None: the case was in the user's scope already, nothing was granted
+
+
+def emergency_access_may_request(user) -> bool:
+    """Whether the user holds a role that may break the glass (no query: the scope is read once per request)."""
+    return bool(scoping.scope_for(user).roles & EMERGENCY_ACCESS_ROLES)
+
+
+def _emergency_cities(user) -> set[int]:
+    """The cities where the user holds a role that may break the glass: the only place a student number is looked up."""
+    rows = RoleAssignment.objects.filter(user_id=user.pk, role__in=list(EMERGENCY_ACCESS_ROLES)).values_list(
+        "city_id", "district__city_id", "school__district__city_id", "school_class__school__district__city_id"
+    )
+    return {city for row in rows for city in row if city}
+
+
+def _emergency_refused(actor, message: str, *, ids=()) -> EmergencyAccessRefused:
+    audit.record(AccessAction.CHANGE, object_type=audit.label(EmergencyAccess), object_ids=ids,
+                 outcome=AccessOutcome.DENIED, user=actor)  # fmt: skip
+    return EmergencyAccessRefused(message)
+
+
+def emergency_access_grant(actor, *, student_no: str, reason: str, now=None) -> EmergencyAccessOutcome:
+    """Break the glass: read the case of the student with exactly this national student number, in the actor's own
+    city, for settings.EMERGENCY_ACCESS_HOURS, for the reason typed. Read only: the case's steps and services still
+    ask for a role at the case's school, which a grant does not give.
+
+    Access: psychology teachers, principals, district and city centres (EMERGENCY_ACCESS_ROLES); an exact number
+    only, never a search; another city's students are never found. A case already in scope is returned without a
+    grant. The case picked is the student's active case, else their latest, among the cases out of scope.
+    Audit: the grant row (who, case, reason, when, until, with history) and an access-log entry (change of
+    cases.emergencyaccess, the grant's id); every refusal after the reason was checked is logged as denied. The
+    district centre of the case's district and the case school's principal are notified after commit.
+    """
+    reason = (reason or "").strip()
+    student_no = (student_no or "").strip()
+    if len(reason) < EMERGENCY_REASON_MIN_LENGTH:
+        raise EmergencyAccessRefused(
+            _("Say why in at least %(count)s characters: the district reads it.")
+            % {"count": EMERGENCY_REASON_MIN_LENGTH}
+        )
+    if not emergency_access_may_request(actor):
+        raise _emergency_refused(
+            actor, _("Emergency access is for psychology teachers, principals and the district and city centres.")
+        )
+    cases = (
+        Case.objects.filter(
+            student__student_no=student_no, student__school__district__city_id__in=_emergency_cities(actor)
+        )
+        .annotate(inactive=DbCase(When(status__in=ACTIVE_STATUSES, then=0), default=1))
+        .order_by("inactive", "-opened_at", "-pk")
+    ) if student_no else Case.objects.none()  # fmt: skip
+    in_scope = set(scoping.visible(actor, cases).values_list("pk", flat=True))
+    found = list(cases[:20])
+    outside = [case for case in found if case.pk not in in_scope]
+    if not outside:
+        if found:
+            return EmergencyAccessOutcome(case=found[0], grant=None)
+        # The same words whether the number is unknown, another city's, or a student without a case.
+        raise _emergency_refused(
+            actor, _("No case was found for this student number in your city. Check the number and try again.")
+        )
+    case = outside[0]
+    now = now or timezone.now()
+    with transaction.atomic():
+        grant = EmergencyAccess(
+            user=actor, case=case, reason=reason, granted_at=now,
+            expires_at=now + timedelta(hours=settings.EMERGENCY_ACCESS_HOURS),
+        )  # fmt: skip
+        _save(grant, actor, "emergency access")
+        audit.record(AccessAction.CHANGE, object_type=audit.label(EmergencyAccess), object_ids=[grant.pk], user=actor)
+        emergency_access_enqueue(grant)
+    return EmergencyAccessOutcome(case=case, grant=grant)
+
+
+def emergency_access_current(user, case: Case) -> EmergencyAccess | None:
+    """The user's own unexpired grant to the case, the one lasting longest; None without one.
+
+    Access: the user, about themselves (the case page's banner)."""
+    return (
+        EmergencyAccess.objects.filter(user_id=user.pk, case_id=case.pk, expires_at__gt=timezone.now())
+        .order_by("-expires_at")
+        .first()
+    )

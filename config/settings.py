@@ -11,6 +11,10 @@ Environment variables (all optional in development, see README):
                     the SMTP server for red-alert emails (development prints them on the worker's console).
   ADMINS, SERVER_EMAIL  who receives server-error mails (comma-separated addresses), and their sender.
   UPLOAD_MAX_MB, UPLOAD_MAX_ROWS  limits of imported spreadsheets (default 20 MB, 200,000 rows).
+  TRUSTED_PROXY_COUNT  how many reverse proxies in front append to X-Forwarded-For (default 0: the header is
+                    ignored and the client is REMOTE_ADDR; 1 behind one nginx).
+  ROSTER_IMPORT_KEEP_HOURS  how long an uploaded roster file waits for its confirmation (default 24).
+  EMERGENCY_ACCESS_HOURS  how long an emergency ("break the glass") access to a case lasts (default 24).
 """
 
 import os
@@ -196,6 +200,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_DISABLE_ACCESS_LOG = True  # roster.audit logs every sign-in and sign-out already
+# The address is the one the access log records (roster.client_ip): behind TRUSTED_PROXY_COUNT proxies, the client's
+# from X-Forwarded-For, never a header the client wrote itself.
+AXES_CLIENT_IP_CALLABLE = "roster.client_ip.client_ip"
 
 # Sessions (roster.sessions): signed out after 30 minutes without a request (the session's expiry is pushed on at most
 # once a minute, not written at every request) and 10 hours after signing in whatever happens; deactivating a person
@@ -234,6 +241,10 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# Reverse proxies in front of the application that each append the address they were reached from to
+# X-Forwarded-For: the client's address is that many entries from the right (roster.client_ip; the access log, the
+# sign-in lockout, the portal's wrong-code limit). 0 trusts no header: without a proxy, a client could forge it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     # Only behind a proxy that sets X-Forwarded-Proto itself; otherwise a client could claim HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -314,6 +325,12 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 20) * 1024 * 1024
 UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", 200_000)
 # Roster files with more rows than this are checked and imported by the background worker, with a progress bar.
 ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
+# An uploaded roster (a school's names, ids and phone numbers) is kept in its ImportJob only until it is imported: a
+# file not confirmed, or a failed import not run again, within these hours is deleted by the daily sweep
+# (roster.import_jobs.sweep_abandoned_imports), which also removes upload temporary files left that long.
+ROSTER_IMPORT_KEEP_HOURS = env_int("ROSTER_IMPORT_KEEP_HOURS", 24)
+# "Break the glass": how long an emergency access to a case outside one's scope lasts (cases.EmergencyAccess).
+EMERGENCY_ACCESS_HOURS = env_int("EMERGENCY_ACCESS_HOURS", 24)
 SCREENING_PORTAL_URL = "/s/"  # printed on access-code slips
 # Absolute links in emails, which the task worker sends without a request to take the host from.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -333,3 +350,6 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "xinqiao@localhost")
 # A cell like =HYPERLINK(...) in a roster must not run in Excel. import-export's own escaping drops one leading "="
 # only; the admin's export formats put every cell through roster.spreadsheets.safe_cell first (roster/admin.py).
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# import-export keeps a checked file in the temporary folder until it is confirmed: under a name of ours, so that the
+# daily sweep can remove the ones never confirmed (roster.uploads.ImportTempStorage).
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "roster.uploads.ImportTempStorage"

@@ -12,12 +12,13 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
 
-from roster import scoping
+from roster import audit, scoping
 from roster.admin_access import issue_access_codes_action
 from roster.admin_scoped import ScopedAdminMixin
 from roster.masking import mask_name, mask_phone
 from roster.models import (
     LEVEL_FIELD,
+    AccessAction,
     City,
     District,
     RoleAssignment,
@@ -59,6 +60,13 @@ class ScopedExportMixin(ExportMixin):
     """Exports of what the changelist shows (its scoped queryset and filters), as XLSX or CSV only."""
 
     formats = [SafeXLSX, SafeCSV]
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        """The rows to export, their export logged first (roster.audit: fail-closed, ids of every row)."""
+        data = super().get_data_for_export(request, queryset, **kwargs)
+        ids = queryset.values_list("pk", flat=True) if hasattr(queryset, "values_list") else [o.pk for o in queryset]
+        audit.record(AccessAction.EXPORT, object_type=audit.label(self.model), object_ids=list(ids))
+        return data
 
 
 @admin.register(City)
@@ -124,6 +132,7 @@ class SchoolClassAdmin(ScopedExportMixin, ScopedAdmin):
 @admin.register(Student)
 class StudentAdmin(ScopedExportMixin, ScopedAdmin):
     resource_classes = [StudentResource]
+    reads_logged = True  # names, guardians' phones
     list_display = ["student_no", "masked_name", "gender", "school_class", "school", "status", "masked_phone"]
     list_select_related = ["school", "school_class"]
     list_filter = ["status", "gender", "school_class__grade", ("school", RelatedOnlyFieldListFilter)]

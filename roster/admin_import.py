@@ -14,6 +14,8 @@ from roster.import_jobs import (
     import_error_report_xlsx,
     import_job_confirm,
     import_job_create,
+    import_job_expired,
+    import_job_expired_message,
     import_job_resume,
     import_template,
 )
@@ -129,6 +131,7 @@ class ImportJobAdmin(admin.ModelAdmin):
                 self.message_user(request, str(conflict), level=messages.WARNING)
             return redirect(request.path)
         report = job.report or {}
+        expired = import_job_expired(job)
         context = {
             **self.admin_site.each_context(request),
             "title": str(job),
@@ -136,7 +139,8 @@ class ImportJobAdmin(admin.ModelAdmin):
             "report": report,
             "opts": self.model._meta,
             "running": job.status in (ImportStatus.PENDING, ImportStatus.CHECKING, ImportStatus.IMPORTING),
-            "can_confirm": job.status == ImportStatus.CHECKED and report.get("valid", 0) > 0,
+            "can_confirm": job.status == ImportStatus.CHECKED and report.get("valid", 0) > 0 and not expired,
+            "expired_message": import_job_expired_message() if expired else "",
             "errors_shown": report.get("errors", [])[:200],
         }
         return TemplateResponse(request, self.change_form_template, context)

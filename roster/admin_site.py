@@ -27,6 +27,8 @@ class ScopedAdminSite(admin.AdminSite):
         def guarded(request, *args, **kwargs):
             # Signed in but not an admin role (a teacher typing /admin/): a plain 403, not a login loop.
             if request.user.is_authenticated and not self.has_permission(request):
+                # The same answer for every admin address, so it tells nothing of what is there (logged by
+                # roster.audit's middleware).
                 raise PermissionDenied
             return inner(request, *args, **kwargs)
 

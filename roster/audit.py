@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import uuid
@@ -31,6 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from roster.client_ip import client_ip
 from roster.models import AccessAction, AccessLogEntry, AccessOutcome, AuditCheckpoint
 
 logger = logging.getLogger(__name__)
@@ -87,14 +87,6 @@ def _roles(user) -> str:
     return ", ".join(["superuser", *held] if scope.unrestricted else held)[:300]
 
 
-def _ip(request) -> str | None:
-    raw = (request.META.get("REMOTE_ADDR") or "").strip() if request is not None else ""
-    try:
-        return ipaddress.ip_address(raw).compressed
-    except ValueError:
-        return None
-
-
 def record(action: str, *, object_type: str = "", object_ids: Iterable = (), outcome: str = AccessOutcome.OK,
            user=None, request=None, actor_name: str = "") -> AccessLogEntry:  # fmt: skip
     """Append one entry. `request` defaults to the current one (AuditRequestMiddleware); `user` to its user.
@@ -112,15 +104,18 @@ def record(action: str, *, object_type: str = "", object_ids: Iterable = (), out
         "outcome": AccessOutcome(outcome).value,
         "object_type": object_type,
         "object_ids": ",".join(str(i) for i in object_ids),
-        "ip": _ip(request),
+        "ip": client_ip(request),  # behind settings.TRUSTED_PROXY_COUNT proxies
         "user_agent": (request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:300],
         "request_id": getattr(request, "audit_id", "") if request is not None else "",
     }
     try:
-        return _append(fields)
+        entry = _append(fields)
     except Exception as error:  # fail closed: the caller must not go on
         logger.error("access log write failed: %s %s", action, object_type)
         raise AuditWriteFailed(str(error)) from error
+    if request is not None:
+        request.audit_entries = getattr(request, "audit_entries", 0) + 1
+    return entry
 
 
 def label(model) -> str:
@@ -129,7 +124,9 @@ def label(model) -> str:
 
 
 class AuditRequestMiddleware:
-    """Gives each request an id and makes it the current one for `record()` (and for the log lines of a request)."""
+    """Gives each request an id and makes it the current one for `record()` (and for the log lines of a request).
+    A signed-in request refused (403) by a page that wrote nothing itself (the admin's or the case site's door, which
+    turn away roles that never enter) is logged here, so every refusal leaves one entry."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -138,7 +135,13 @@ class AuditRequestMiddleware:
         request.audit_id = uuid.uuid4().hex
         token = _request.set(request)
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
+            user = getattr(request, "user", None)
+            signed_in = user is not None and user.is_authenticated
+            if response.status_code == 403 and signed_in and not getattr(request, "audit_entries", 0):
+                action = AccessAction.VIEW if request.method in ("GET", "HEAD") else AccessAction.CHANGE
+                record(action, object_type="request", outcome=AccessOutcome.DENIED, request=request)
+            return response
         finally:
             _request.reset(token)
 

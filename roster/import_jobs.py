@@ -2,23 +2,30 @@
 django-q2 task above settings.ROSTER_IMPORT_BACKGROUND_ROWS, with progress written as it goes.
 
 Views and the admin call these services; the tasks in roster.tasks call `import_job_run`.
+
+The uploaded file (a school's names, ids and phone numbers) stays in the job only while it may still be imported:
+it is emptied when the import is done or refused, and the daily `sweep_abandoned_imports` (a django-q2 schedule,
+migration 0007) expires a job left unconfirmed, or failed and not run again, settings.ROSTER_IMPORT_KEEP_HOURS after
+its upload. An expired job keeps its report and says so; it can no longer be confirmed or run again.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from datetime import datetime, timedelta
 from pathlib import PurePath
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from roster.importing import COLUMNS, ImportRequest, detect_kind, run_import
 from roster.models import ImportJob, ImportStatus, School, User
 from roster.spreadsheets import xlsx_bytes
+from roster.uploads import upload_temp_files_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -66,27 +73,110 @@ def import_job_create(
 
 
 def import_job_confirm(*, actor: User, job: ImportJob, skip_invalid: bool) -> ImportJob:
-    """Import a checked job. A second click, or a job already imported by someone else, changes nothing."""
-    claimed = ImportJob.objects.filter(pk=job.pk, created_by=actor, status=ImportStatus.CHECKED).update(
-        status=ImportStatus.IMPORTING, skip_invalid=skip_invalid, processed_rows=0
-    )
+    """Import a checked job. A second click, a job already imported by someone else, or an expired one changes
+    nothing."""
+    claimed = (
+        _still_kept(ImportJob.objects.filter(pk=job.pk, created_by=actor, status=ImportStatus.CHECKED))
+        .update(status=ImportStatus.IMPORTING, skip_invalid=skip_invalid, processed_rows=0)
+    )  # fmt: skip
     if not claimed:
-        raise ImportJobConflict(_("This import has already been confirmed or is no longer waiting for confirmation."))
+        _refuse(job, _("This import has already been confirmed or is no longer waiting for confirmation."))
     job.refresh_from_db()
     _start(job, write=True)
     return job
 
 
 def import_job_resume(*, actor: User, job: ImportJob) -> ImportJob:
-    """Run an interrupted or failed import again; safe because the upsert is idempotent."""
-    claimed = ImportJob.objects.filter(
-        pk=job.pk, created_by=actor, status__in=[ImportStatus.IMPORTING, ImportStatus.FAILED]
+    """Run an interrupted or failed import again; safe because the upsert is idempotent. Not once it expired."""
+    claimed = _still_kept(
+        ImportJob.objects.filter(pk=job.pk, created_by=actor, status__in=[ImportStatus.IMPORTING, ImportStatus.FAILED])
     ).update(status=ImportStatus.IMPORTING)
     if not claimed:
-        raise ImportJobConflict(_("Only an interrupted or failed import can be run again."))
+        _refuse(job, _("Only an interrupted or failed import can be run again."))
     job.refresh_from_db()
     _start(job, write=True)
     return job
+
+
+def _refuse(job: ImportJob, reason: str):
+    job.refresh_from_db(fields=["status", "created_at", "report"])
+    raise ImportJobConflict(import_job_expired_message() if import_job_expired(job) else reason)
+
+
+# --- Retention of the uploaded file ---------------------------------------------------------------------------
+
+# A check or an import runs for minutes (a background task is stopped after Q_CLUSTER["timeout"] and retried a few
+# times); a job still marked as running this long after the last moment it could start is a dead worker's.
+RUNNING_GRACE = timedelta(hours=2)
+# States in which the file is still needed: a confirmation, or running a failed or interrupted import again.
+WAITING = (ImportStatus.CHECKED, ImportStatus.FAILED, ImportStatus.IMPORTING)
+RUNNING = (ImportStatus.PENDING, ImportStatus.CHECKING, ImportStatus.IMPORTING)
+
+
+def _keep_cutoff(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) - timedelta(hours=settings.ROSTER_IMPORT_KEEP_HOURS)
+
+
+def _still_kept(jobs):
+    return jobs.filter(created_at__gte=_keep_cutoff()).exclude(report__has_key="expired")
+
+
+def import_job_expired(job: ImportJob, now: datetime | None = None) -> bool:
+    """Whether the job's file is gone, or due to go at the next sweep: it can no longer be confirmed or resumed."""
+    return bool(job.report.get("expired")) or (job.status in WAITING and job.created_at < _keep_cutoff(now))
+
+
+def import_job_expired_message() -> str:
+    return _(
+        "This upload has expired: a roster file is kept for %(hours)d hours to be confirmed, then deleted. Nothing "
+        "more was imported from it. Upload the file again."
+    ) % {"hours": settings.ROSTER_IMPORT_KEEP_HOURS}
+
+
+def sweep_abandoned_imports(now: datetime | None = None) -> str:
+    """The daily django-q2 task: delete the uploaded files no import needs any more, and upload temporary files
+    left on disk.
+
+    - checked but not confirmed, or failed (or interrupted) and not run again, within ROSTER_IMPORT_KEEP_HOURS of
+      the upload: the file is emptied and the job marked failed and expired (its report kept; the page says so);
+    - done or refused: the file is emptied (import_job_run does so already; this catches any left behind);
+    - import-export's and Django's temporary upload files older than ROSTER_IMPORT_KEEP_HOURS are deleted.
+    Access: the task worker only. Audit: none; the job's status and report show what happened.
+    """
+    now = now or timezone.now()
+    cutoff = _keep_cutoff(now)
+    expired = 0
+    for job_id in _abandoned(ImportJob.objects.all(), cutoff).values_list("pk", flat=True):
+        expired += _expire(job_id, cutoff=cutoff, now=now)
+    emptied = (
+        ImportJob.objects.filter(status__in=[ImportStatus.DONE, ImportStatus.REFUSED]).exclude(content=b"")
+        .update(content=b"")
+    )  # fmt: skip
+    files = upload_temp_files_sweep(older_than=cutoff)
+    logger.info("roster import sweep: %s expired, %s emptied, %s temporary files", expired, emptied, files)
+    return f"expired {expired}, emptied {emptied}, temporary files {files}"
+
+
+def _abandoned(jobs, cutoff: datetime):
+    """Jobs whose file waited too long: not confirmed or not run again in time, or left running by a dead worker."""
+    resting = Q(status__in=[ImportStatus.CHECKED, ImportStatus.FAILED], created_at__lt=cutoff)
+    running = Q(status__in=RUNNING, created_at__lt=cutoff - RUNNING_GRACE)
+    return jobs.filter(resting | running).exclude(report__has_key="expired")
+
+
+@transaction.atomic
+def _expire(job_id: int, *, cutoff: datetime, now: datetime) -> int:
+    # Locked and checked again: a confirmation or a finishing import in between wins.
+    job = _abandoned(ImportJob.objects.select_for_update(), cutoff).filter(pk=job_id).defer("content").first()
+    if job is None:
+        return 0
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportStatus.FAILED,
+        content=b"",
+        finished_at=job.finished_at or now,
+        report={**job.report, "expired": True, "expired_at": now.isoformat(), "status_before": job.status},
+    )
+    return 1
 
 
 def _start(job: ImportJob, *, write: bool) -> None:
@@ -143,6 +233,8 @@ def import_job_run(job_id: int, *, write: bool, background: bool) -> ImportJob:
         error_count=len(report.error_lines),
         report={"language": job.report.get("language", ""), **report.as_dict()},
         finished_at=timezone.now() if final in (ImportStatus.DONE, ImportStatus.REFUSED) else None,
+        # Done or refused: the report is all that is needed from now on, not a school's roster.
+        **({"content": b""} if final in (ImportStatus.DONE, ImportStatus.REFUSED) else {}),
     )
     job.refresh_from_db()
     return job

@@ -220,7 +220,9 @@ class ImportReport:
         header = column.header if isinstance(column, Column) else column
         self.error_lines.add(line)
         if len(self.errors) < MAX_STORED_ERRORS:
-            self.errors.append(RowError(line, header, "" if value is None else str(value)[:100], str(message)))
+            # The report is stored as JSON, and PostgreSQL's jsonb refuses a NUL (\u0000) the cell may hold.
+            shown = "" if value is None else str(value).replace("\x00", "")[:100]
+            self.errors.append(RowError(line, header, shown, str(message).replace("\x00", "")))
 
     def as_dict(self) -> dict:
         return {

@@ -337,7 +337,7 @@ class ImportJob(models.Model):
     """One uploaded roster file: its preview (a dry run), its confirmation and its outcome, with progress.
 
     The file is kept in the row (not on disk) so a worker on another machine can read it and a re-run after a crash
-    starts from the same bytes.
+    starts from the same bytes; only until the import is done, refused or expired (roster.import_jobs: retention).
     """
 
     kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices)

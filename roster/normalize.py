@@ -55,12 +55,13 @@ class CellError(ValueError):
 # --- shared helpers -----------------------------------------------------------------------------------------------
 
 _FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_FOLD.update({0x3000: " ", 0x00A0: " ", 0xFEFF: None, 0x200B: None})
+# NUL too: PostgreSQL refuses it in any text column, and no one typed it on purpose.
+_FOLD.update({0x3000: " ", 0x00A0: " ", 0xFEFF: None, 0x200B: None, 0x0000: None})
 _WHITESPACE = re.compile(r"\s+")
 
 
 def _fold(text: str) -> str:
-    """Full-width ASCII to half-width, ideographic space and NBSP to space, BOM and zero-width space dropped."""
+    """Full-width ASCII to half-width, ideographic space and NBSP to space, BOM, zero-width space and NUL dropped."""
     return text.translate(_FOLD)
 
 
@@ -133,7 +134,8 @@ def _too_long(value, length: int, max_length: int) -> CellError:
 
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_NUMBER = re.compile(r"^([一二两三四五六七八九])?(十)?([一二三四五六七八九])?$")
-_ARABIC_NUMBER = re.compile(r"^(\d+)(?:\.0+)?$")  # "4.0" is what a CSV export makes of an Excel 4
+# "4.0" is what a CSV export makes of an Excel 4. A few digits at most: int() refuses a string of over 4,300 digits.
+_ARABIC_NUMBER = re.compile(r"^0*(\d{1,9})(?:\.0+)?$")
 
 
 def _small_int(token: str) -> int | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
 
 from roster.models import (
     LEVEL_FIELD,
@@ -34,11 +35,14 @@ from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
 _PATHS: dict[type[Model], dict[str, str]] = {}
 _READERS: dict[type[Model], frozenset[str]] = {}  # models only some roles may read, whatever their subtree
 _TEAMS: dict[type[Model], tuple[frozenset[str], str]] = {}  # roles that see only rows whose team they sit on
+_RESTRICTED: dict[type[Model], tuple[str, frozenset[str]]] = {}  # a flag field, and the roles that read flagged rows
+_ACCESS_GRANTS: dict[type[Model], tuple[str, frozenset[str]]] = {}  # a lookup to time-limited grants, who uses them
 
 
 def register_scoped_model(
     model: type[Model], paths: dict[str, str], *, readers: frozenset[str] | None = None,
     team_roles: frozenset[str] = frozenset(), team: str = "",
+    restricted: tuple[str, frozenset[str]] | None = None, grants: tuple[str, frozenset[str]] | None = None,
 ) -> None:  # fmt: skip
     """Make `model` scoped: `paths` maps each Level to the lookup reaching that level's id ("pk" for itself).
 
@@ -46,6 +50,11 @@ def register_scoped_model(
     scopes their rows without importing them. With `readers`, only roles in that set see any row (screening answers:
     never homeroom teachers, DESIGN §5). Holders of `team_roles` see, within their subtree, only the rows whose team
     they sit on: `team` is the lookup of the team rows (with `user` and `left_at`), e.g. "team" or "case__team".
+    With `restricted` = (boolean field, roles), a row whose field is true is seen only by those roles, in their
+    subtree (a restricted interview note: the school's psychology teachers and principal).
+    With `grants` = (lookup, roles), a holder of one of those roles also sees, outside their subtree, the rows reachable
+    through `<lookup>__user` = them and `<lookup>__expires_at` in the future (an emergency access to one case: the
+    lookup is e.g. "emergency_grants" or "case__emergency_grants"); the restricted flag still applies.
     """
     unknown = set(paths) - set(Level.values)
     if unknown:
@@ -57,6 +66,10 @@ def register_scoped_model(
         _READERS[model] = frozenset(readers)
     if team_roles:
         _TEAMS[model] = (frozenset(team_roles), team)
+    if restricted is not None:
+        _RESTRICTED[model] = (restricted[0], frozenset(restricted[1]))
+    if grants is not None:
+        _ACCESS_GRANTS[model] = (grants[0], frozenset(grants[1]))
 
 
 register_scoped_model(City, {Level.CITY: "pk"})
@@ -229,7 +242,62 @@ def visible(user, model_or_qs) -> QuerySet:
     return qs.filter(_visible_q(user, scope, qs.model))
 
 
+def visible_withheld(user, model_or_qs) -> QuerySet:
+    """The rows the user would see but for the restricted flag (see register_scoped_model): a page may say that such a
+    row exists (a restricted note was recorded, and when) but never show its content. Empty for unflagged models."""
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    if scope.unrestricted or qs.model not in _RESTRICTED:
+        return qs.none()
+    flag, _roles = _RESTRICTED[qs.model]
+    flagged = qs.filter(_readable_q(user, scope, qs.model), **{flag: True})
+    return flagged.exclude(_unflagged_or_cleared_q(scope, qs.model))
+
+
 def _visible_q(user, scope: Scope, model: type[Model]) -> Q:
+    q = _readable_q(user, scope, model)
+    return q & _unflagged_or_cleared_q(scope, model) if model in _RESTRICTED else q
+
+
+def _unflagged_or_cleared_q(scope: Scope, model: type[Model]) -> Q:
+    """Rows not flagged restricted, or in the subtree of a role cleared to read restricted rows."""
+    flag, roles = _RESTRICTED[model]
+    return Q(**{flag: False}) | subtree_q(model, scope.nodes(roles))
+
+
+def _readable_q(user, scope: Scope, model: type[Model]) -> Q:
+    granted = _granted_q(user, scope, model)
+    held = _held_q(user, scope, model)
+    return held if granted is None else held | granted
+
+
+def _granted_q(user, scope: Scope, model: type[Model]) -> Q | None:
+    """The rows the user reaches through an unexpired grant (see register_scoped_model); None when they hold no role
+    that may use one, so everyone else's queries stay as they were."""
+    if model not in _ACCESS_GRANTS:
+        return None
+    lookup, roles = _ACCESS_GRANTS[model]
+    if not scope.roles & roles:
+        return None
+    rows = model._default_manager.filter(**{f"{lookup}__user": user.pk, f"{lookup}__expires_at__gt": timezone.now()})
+    return Q(pk__in=rows.values("pk"))
+
+
+def visible_by_grant(user, model_or_qs) -> QuerySet:
+    """The rows the user sees through an unexpired grant alone (empty for models without grants): a list page that
+    narrows by `Scope.school_ids()` adds these back."""
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    q = _granted_q(user, scope, qs.model)
+    if q is None:
+        return qs.none()
+    if qs.model in _RESTRICTED:
+        q &= _unflagged_or_cleared_q(scope, qs.model)
+    return qs.filter(q)
+
+
+def _held_q(user, scope: Scope, model: type[Model]) -> Q:
+    """The rows the user's roles reach in their subtrees (with the readers and team rules)."""
     readers = _READERS.get(model)
     if model not in _TEAMS:
         return subtree_q(model, scope.nodes(readers))

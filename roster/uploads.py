@@ -11,6 +11,10 @@ that holds cells.
 Every import reads its file through `roster.importing.read_table`, which calls `check_upload` and counts the rows
 with `rows_within_limit`; the admin upload forms call `check_upload` as well, so that a refused file is not even
 stored. Limits: settings.UPLOAD_MAX_BYTES and settings.UPLOAD_MAX_ROWS.
+
+Where an upload waits on disk: import-export keeps a checked file in the temporary folder until it is confirmed
+(`ImportTempStorage`, under a prefix of ours), and Django spools uploads over FILE_UPLOAD_MAX_MEMORY_SIZE to
+FILE_UPLOAD_TEMP_DIR for the length of a request. `upload_temp_files_sweep` removes the ones left behind.
 May import: nothing of ours (bottom layer).
 """
 
@@ -20,15 +24,19 @@ import hashlib
 import io
 import re
 import string
+import tempfile
 import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO
 from xml.parsers import expat
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from import_export.tmp_storages import TempFolderStorage
 
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # a 200,000-row roster saved by openpyxl unpacks to 115 MB
@@ -241,3 +249,43 @@ def _extent_parsed(stream: BinaryIO) -> tuple[int, int]:
     parser.StartElementHandler = start
     parser.ParseFile(stream)  # ExpatError for XML that is not well-formed: refused, whatever the reader would do
     return at["last_row"], at["last_column"]
+
+
+# --- Uploads waiting on disk ----------------------------------------------------------------------------------------
+
+TEMP_PREFIX = "xinqiao-import-"
+# Django's TemporaryUploadedFile: tempfile's "tmp" + random + ".upload" + the file's extension. Deleted when the
+# request ends, unless the worker was killed during it.
+DJANGO_UPLOAD_PATTERN = "tmp*.upload*"
+
+
+class ImportTempStorage(TempFolderStorage):
+    """import-export's temporary folder storage (settings.IMPORT_EXPORT_TMP_STORAGE_CLASS), with our prefix on the
+    file's name so that `upload_temp_files_sweep` finds a check that was never confirmed, and nothing else."""
+
+    def _open(self, mode="r"):
+        if self.name:
+            return super()._open(mode)
+        tmp_file = tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX, delete=False)  # noqa: SIM115 (the caller closes)
+        self.name = tmp_file.name
+        return tmp_file
+
+
+def upload_temp_files_sweep(*, older_than: datetime) -> int:
+    """Delete uploads left on disk since before `older_than`: import-export checks never confirmed and request
+    spools of killed workers. Returns how many files were deleted.
+    Access: the daily sweep (roster.import_jobs.sweep_abandoned_imports). Audit: none (files, not records)."""
+    places = [
+        (Path(tempfile.gettempdir()), TEMP_PREFIX + "*"),
+        (Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()), DJANGO_UPLOAD_PATTERN),
+    ]
+    limit, removed = older_than.timestamp(), 0
+    for folder, pattern in places:
+        for path in folder.glob(pattern):
+            try:
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed += 1
+            except OSError:  # gone meanwhile, or another account's file in a shared /tmp
+                continue
+    return removed

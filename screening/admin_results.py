@@ -101,6 +101,7 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
     confirm_form_class = ResultsConfirmForm
     import_template_name = "admin/screening/screeningresult/import.html"
     skip_admin_log = True  # 100,000 LogEntry rows would repeat what the history rows already record
+    reads_logged = True
     list_per_page = 50
     list_display = ["student_masked", "student_no", "school", "school_class", "campaign_name", "tier", "source",
                     "submitted_at"]  # fmt: skip
@@ -228,7 +229,8 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
         response = super().import_action(request, **kwargs)
         # A check that cannot be confirmed leaves its upload (minors' answers) behind in the temporary folder.
         context = getattr(response, "context_data", None) or {}
-        upload = getattr(context.get("form"), "cleaned_data", {}).get("import_file")
+        # From request.FILES: a file the reader refused has its error on the field, which drops it from cleaned_data.
+        upload = request.FILES.get("import_file")
         stored = getattr(upload, "tmp_storage_name", None)
         if stored and context.get("confirm_form") is None:
             self.get_tmp_storage_class()(name=os.path.basename(stored)).remove()

@@ -41,7 +41,7 @@ from screening.services import CampaignDefinitions, campaign_definitions, result
 from screening.signals import student_flagged, students_flagged
 
 STUDENT_NO = Column("student_no", "学号", ("student number",))
-ITEM_COLUMN = re.compile(r"^([a-z0-9]+)_(\d+)$")
+ITEM_COLUMN = re.compile(r"^([a-z0-9]+)_(\d{1,4})$")  # a few digits: int() refuses over 4,300 of them
 ANSWER_WORDS = {"是": "yes", "否": "no", "y": "yes", "n": "no", "拒答": "declined", "不想回答": "declined"}
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000  # rows per bulk statement on the generic (non-PostgreSQL) path and per signal chunk

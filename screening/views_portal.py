@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from roster.client_ip import client_ip
 from roster.masking import mask_name
 from screening import portal
 
@@ -34,7 +35,7 @@ def _texts(texts: dict[str, str]) -> str:
 
 
 def _address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    return client_ip(request) or ""  # the student's address, also behind settings.TRUSTED_PROXY_COUNT proxies
 
 
 def _too_many_failures(request) -> bool:

@@ -6,7 +6,7 @@ Thin views: who sees which rows is decided in screening.reports (built on roster
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -95,9 +95,10 @@ def flagged(request, campaign_id: int):
 
 
 def _flagged_refused(request, campaign=None):
+    """Refused as missing (404, the access matrix's rule: forbidden looks like nothing there), and logged."""
     audit.record(AccessAction.LIST, object_type=audit.label(ScreeningResult), outcome=AccessOutcome.DENIED,
                  object_ids=[campaign.pk] if campaign else [])  # fmt: skip
-    return render(request, "screening/flagged.html", {"campaign": campaign, "refused": True}, status=403)
+    raise Http404
 
 
 @never_cache

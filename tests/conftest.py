@@ -63,6 +63,18 @@ def access_log_flushable():
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    """A request in English (a cookie, a header) leaves English active in the thread afterwards: each test starts
+    in the product's default language, whatever ran before it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def empty_cache():
     """Counters kept in the cache (e.g. wrong portal codes per address) must not leak from one test to the next."""
     from django.core.cache import cache

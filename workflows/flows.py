@@ -231,6 +231,27 @@ class CaseFlow(flow.Flow):
     )
     end = flow.End()
 
+    def _get_urls(self):
+        """The pages of the machine's own steps (decisions, timers, joins, functions…), and the undo/cancel/revive
+        pages of every step, all go to one view that answers like a step's link: the case page when the user may see
+        the case, a logged 404 otherwise; nothing is done there. Viewflow's stock pages answered 403 out of scope,
+        telling that the case exists, and would let a manager rewind a case outside its services."""
+        patterns = super()._get_urls()
+        nodes = {node.name: node for node in self.nodes()}
+
+        def guard(resolver, human: bool):
+            for i, pattern in enumerate(resolver.urlconf_name):
+                if hasattr(pattern, "urlconf_name"):
+                    guard(pattern, human)
+                elif not human or pattern.name in ("undo", "cancel", "revive"):  # (a manager's repairs: not here)
+                    resolver.urlconf_name[i] = path(str(pattern.pattern), _view("machine_step_page"), name=pattern.name)
+
+        for resolver in patterns:
+            node = nodes.get(getattr(resolver, "namespace", None))
+            if node is not None:
+                guard(resolver, human=isinstance(node, CaseTask))
+        return patterns
+
     def has_view_permission(self, user, obj=None):
         """The frontend's gate: anyone who may read some case; for one process, whoever may see its case
         (roster.scoping). Viewflow's own check is a model permission nobody here holds."""

@@ -13,7 +13,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import ACTIVE_STATUSES, Case, CaseTeamMember, Consent, ContactChannel, FollowUpOutcome, TeamSeat
+from cases.models import (
+    ACTIVE_STATUSES,
+    EMERGENCY_REASON_MIN_LENGTH,
+    Case,
+    CaseTeamMember,
+    Consent,
+    ContactChannel,
+    FollowUpOutcome,
+    TeamSeat,
+)
 from cases.services import team_proposal
 from cases.tiers import SEAT_ROLE, tier_rule
 from roster import scoping
@@ -276,3 +285,17 @@ class ReviewFilterForm(forms.Form):
     person = forms.CharField(label=_("Person (username)"), max_length=150, required=False)
     since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class EmergencyAccessForm(forms.Form):
+    """Break the glass: a student's exact national student number and why (cases.services.emergency_access_grant)."""
+
+    student_no = forms.CharField(
+        label=_("National student number"), max_length=32,
+        help_text=_("The exact number: nothing is searched, and only your own city's students are found."),
+    )  # fmt: skip
+    reason = forms.CharField(
+        label=_("Why you must act on this case now"), min_length=EMERGENCY_REASON_MIN_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("The district centre and the case's school read this."),
+    )  # fmt: skip

@@ -22,6 +22,7 @@ from cases.models import (
     Case,
     CaseTeamMember,
     Closure,
+    EmergencyAccess,
     FollowUp,
     InterventionPlan,
     InterviewNote,
@@ -111,7 +112,9 @@ def case_list(user) -> QuerySet[Case]:
     cases = scoping.visible(user, Case)
     schools = scoping.scope_for(user).school_ids()
     if schools is not None:  # redundant with the scope, but lets the (school, -id) index serve the page
-        cases = cases.filter(school_id__in=sorted(schools))
+        # A case reached by an emergency access lies outside those schools: kept (no subquery for roles without one).
+        granted = scoping.visible_by_grant(user, Case).values("pk")
+        cases = cases.filter(Q(school_id__in=sorted(schools)) | Q(pk__in=granted))
     return cases.select_related("student__school_class", "school").annotate(process_pk=Subquery(latest)).order_by("-pk")
 
 
@@ -165,25 +168,54 @@ def case_timeline(user, case: Case) -> list[TimelineEntry]:
     number of queries: one per record model and one for the tasks."""
     entries: list[TimelineEntry] = []
     for model, to_case in TIMELINE_MODELS:
-        readable = scoping.visible(user, model).filter(**{to_case: case.pk}).values("pk")
         rows = (
-            model.history.filter(id__in=readable)
+            model.history.filter(id__in=_readable_ids(user, model, to_case, case))
             .select_related("history_user")
             .order_by("-history_date")[:200]  # fmt: skip
         )
+        withheld = _withheld_ids(user, model, to_case, case)
         for row in rows:
             # A case row's state at that moment: the tier and status it moved to.
             changed = f"{row.get_tier_display()} · {row.get_status_display()}" if model is Case else ""
+            reason = row.history_change_reason or ""
             entries.append(
                 TimelineEntry(
                     when=row.history_date, who=row.history_user,
                     what=f"{model._meta.verbose_name} {_CHANGE.get(row.history_type, '')}",
-                    detail=" · ".join(x for x in (row.history_change_reason or "", changed) if x),
+                    detail=str(RESTRICTED) if row.id in withheld else " · ".join(x for x in (reason, changed) if x),
                 )
             )  # fmt: skip
     entries.extend(timeline_steps(case))
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries
+
+
+RESTRICTED = _("Restricted: psychology teachers and the principal only")
+
+
+def _readable_ids(user, model, to_case: str, case: Case) -> QuerySet:
+    """The ids of the case's records of `model` whose history the user may see: those they may read, and restricted
+    ones they may know of (shown without their content)."""
+    readable = scoping.visible(user, model)
+    if hasattr(model, "restricted"):
+        readable = readable | scoping.visible_withheld(user, model)
+    return readable.filter(**{to_case: case.pk}).values("pk")
+
+
+def _withheld_ids(user, model, to_case: str, case: Case) -> set[int]:
+    """The case's records of `model` the user may know of but not read (restricted notes): one query, for notes."""
+    if not hasattr(model, "restricted"):
+        return set()
+    return set(scoping.visible_withheld(user, model).filter(**{to_case: case.pk}).values_list("pk", flat=True))
+
+
+def interview_notes(user, case: Case) -> list[tuple[InterviewNote, bool]]:
+    """The case's interview notes the user may know of, newest first, each with whether its content may be shown."""
+    readable = scoping.visible(user, InterviewNote).filter(case=case).select_related("author")
+    withheld = scoping.visible_withheld(user, InterviewNote).filter(case=case).select_related("author")
+    notes = [(n, True) for n in readable] + [(n, False) for n in withheld]
+    notes.sort(key=lambda pair: pair[0].held_at, reverse=True)
+    return notes
 
 
 def readable(user, model):
@@ -257,30 +289,46 @@ def _access_entries_q(case: Case) -> Q:
     return as_case | Q(object_type="workflows.caseprocess", object_ids__in=processes)
 
 
+EMERGENCY_ACCESS = _("Emergency access")
+
+
 def case_review(user, case: Case, *, person: str = "", since=None, until=None) -> list[ReviewEntry]:
     """Everything that happened to a case, for the district auditor: every change of its records with the fields
-    changed (old → new, who, when, reason), its workflow steps, and the access log (who read it, listed it or was
-    refused), newest first; filtered by person (username) and date. A query per record model, one for the steps,
-    one for the log."""
+    changed (old → new, who, when, reason), its workflow steps, its emergency accesses (who, when, until, why) and
+    the access log (who read it, listed it or was refused), newest first; filtered by person (username) and date. A
+    query per record model, one for the steps, one for the emergency accesses, one for the log."""
     from roster.models import AccessLogEntry
 
     entries: list[ReviewEntry] = []
     for model, to_case in TIMELINE_MODELS:
-        readable = scoping.visible(user, model).filter(**{to_case: case.pk}).values("pk")
         latest: dict[int, object] = {}  # each record's previous version, as the rows come in order
-        rows = model.history.filter(id__in=readable).select_related("history_user").order_by("history_date", "pk")
+        rows = (
+            model.history.filter(id__in=_readable_ids(user, model, to_case, case))
+            .select_related("history_user")
+            .order_by("history_date", "pk")
+        )  # fmt: skip
+        withheld = _withheld_ids(user, model, to_case, case)
         for row in rows:
             entries.append(
                 ReviewEntry(
                     when=row.history_date, who=person_name(row.history_user), kind="change",
                     what=f"{model._meta.verbose_name} {_CHANGE.get(row.history_type, '')}",
-                    detail=_changes(latest.get(row.id), row, model), reason=row.history_change_reason or "",
+                    detail=str(RESTRICTED) if row.id in withheld else _changes(latest.get(row.id), row, model),
+                    reason=row.history_change_reason or "",
                 )
             )  # fmt: skip
             latest[row.id] = row
     for entry in timeline_steps(case):
         entries.append(ReviewEntry(when=entry.when, who=entry.who_label, kind="step", what=entry.what,
                                    detail=entry.detail))  # fmt: skip
+    for grant in scoping.visible(user, EmergencyAccess).filter(case=case).select_related("user"):
+        ends = timezone.localtime(grant.expires_at).strftime("%Y-%m-%d %H:%M")
+        entries.append(
+            ReviewEntry(
+                when=grant.granted_at, who=person_name(grant.user), kind="emergency", what=str(EMERGENCY_ACCESS),
+                detail=str(_("until %(until)s")) % {"until": ends}, reason=grant.reason,
+            )
+        )  # fmt: skip
     for row in AccessLogEntry.objects.filter(_access_entries_q(case)).order_by("pk"):
         entries.append(
             ReviewEntry(

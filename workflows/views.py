@@ -59,9 +59,14 @@ def _task_url(task: Task, name: str = "index") -> str:
     return task.flow_task.reverse(name, args=[task.process_id, task.pk])
 
 
-def _denied(what: str, pk) -> Http404:
+def _action(request) -> str:
+    """What a request does to a case, as the access log names it: a POST changes, anything else reads."""
+    return AccessAction.VIEW if request.method in ("GET", "HEAD") else AccessAction.CHANGE
+
+
+def _denied(what: str, pk, action: str = AccessAction.VIEW) -> Http404:
     """A refusal, logged (roster.audit) and answered as missing: out of scope looks like nothing there."""
-    audit.record(AccessAction.VIEW, object_type=what, object_ids=[pk], outcome=AccessOutcome.DENIED)
+    audit.record(action, object_type=what, object_ids=[pk], outcome=AccessOutcome.DENIED)
     return Http404()
 
 
@@ -78,8 +83,8 @@ def _visible_task(request, process_pk: int, task_pk: int) -> Task:
         or f"/{task.flow_task.name}/" not in request.path
         or not CaseFlow.instance.has_view_permission(request.user, task.process)
     ):
-        raise _denied("viewflow.task", task_pk)
-    audit.record(AccessAction.VIEW, object_type=audit.label(Case), object_ids=[task.process.coerced.case_id])
+        raise _denied("viewflow.task", task_pk, _action(request))
+    audit.record(_action(request), object_type=audit.label(Case), object_ids=[task.process.coerced.case_id])
     return task
 
 
@@ -116,6 +121,14 @@ def task_open(request, process_pk: int, task_pk: int):
         return HttpResponseRedirect(_task_url(task, "execute"))
     if task.status == STATUS.NEW and task.flow_task.can_assign(request.user, task):
         return HttpResponseRedirect(_task_url(task, "assign"))
+    return HttpResponseRedirect(_case_url(task))
+
+
+@login_required
+def machine_step_page(request, process_pk: int, task_pk: int):
+    """Any page of a step the machine takes (a decision, a timer, a join): the case page, or a logged 404. Nothing
+    is done on these pages, whatever the method."""
+    task = _visible_task(request, process_pk, task_pk)
     return HttpResponseRedirect(_case_url(task))
 
 
@@ -447,6 +460,8 @@ def case_detail(request, process_pk: int, **kwargs):
         "team": case.team.filter(left_at__isnull=True).select_related("user"),
         "open_tasks": [(t, _due(t), _task_url(t), selectors.person(t.owner)) for t in open_tasks],
         "timeline": selectors.case_timeline(request.user, case),
+        "interview_notes": selectors.interview_notes(request.user, case),
+        "restricted_label": selectors.RESTRICTED,
         "chart_url": _flow_url("process_chart", process.pk),
         "review_url": _flow_url("case_review", process.pk) if is_auditor(request.user) else "",
         "now": timezone.now(),
@@ -505,11 +520,12 @@ def referral_by_staff(request):
     return _form_page(request, "workflows/case_form.html", form, heading=_("Refer a student"))
 
 
-def _visible_process(request, process_pk: int, action: str = AccessAction.VIEW) -> CaseProcess:
+def _visible_process(request, process_pk: int, action: str = "") -> CaseProcess:
     """The case of the URL if the user may see it, its reading logged; a logged refusal (404) otherwise."""
+    action = action or _action(request)
     process = selectors.case_processes(request.user).filter(pk=process_pk).first()
     if process is None:
-        raise _denied(audit.label(CaseProcess), process_pk)
+        raise _denied(audit.label(CaseProcess), process_pk, action)
     audit.record(action, object_type=audit.label(Case), object_ids=[process.case_id])
     return process
 
@@ -525,9 +541,9 @@ def case_review(request, process_pk: int):
     """The district auditor's review of one case: every change (field, old → new, who, when, reason), every step
     and every access (who read it, including this reading), filtered by person and date; XLSX with ?format=xlsx.
     Reading it is logged like any reading of the case (an export as an export)."""
-    if not is_auditor(request.user):
-        raise _denied(audit.label(CaseProcess), process_pk)
     export = request.GET.get("format") == "xlsx"
+    if not is_auditor(request.user):
+        raise _denied(audit.label(CaseProcess), process_pk, AccessAction.EXPORT if export else AccessAction.VIEW)
     process = _visible_process(request, process_pk, AccessAction.EXPORT if export else AccessAction.VIEW)
     case = process.case
     form = forms.ReviewFilterForm(request.GET or None)

@@ -93,12 +93,14 @@ def test_large_files_run_in_the_background_with_progress(
 
 
 def test_an_interrupted_import_can_be_run_again_to_completion(school_admin, world):
-    _upload(school_admin, xlsx_bytes([STUDENT_HEADER, student_row(), student_row(student_no="20250702")]))
+    data = xlsx_bytes([STUDENT_HEADER, student_row(), student_row(student_no="20250702")])
+    _upload(school_admin, data)
     job = ImportJob.objects.get()
-    # As if the worker died after the first batch: one student saved, the job still marked as importing.
+    # As if the worker died after the first batch: one student saved, the job still marked as importing (and still
+    # holding its file, which only a finished import gives up).
     school_admin.post(reverse("admin:roster_importjob_change", args=[job.pk]), {"_confirm": "1"})
     Student.objects.filter(student_no="20250702").delete()
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.IMPORTING)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.IMPORTING, content=data)
     school_admin.post(reverse("admin:roster_importjob_change", args=[job.pk]), {"_resume": "1"})
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE and job.report["new"] == 1 and job.report["unchanged"] == 1

@@ -386,3 +386,48 @@ def test_the_case_list_finds_a_student_by_number(client, world, open_case):  # n
     client.force_login(world.counselor_a1)
     found = page(client.get("/work/case/flows/", {"_search": world.student_a1_3.student_no}))
     assert case_url(my_process) in found and case_url(other_process) not in found
+
+
+def test_a_restricted_interview_note_is_read_only_by_the_schools_psychology_teachers_and_principal(
+    client,
+    world,
+    open_case,  # noqa: F811
+):
+    case, process = open_case(world.student_a1_3, "yellow")
+    staffed_yellow(world, process)
+    services.interview_done(world.counselor_a1, active(process, CaseFlow.interview), note="家庭冲突，提及自伤念头",
+                            restricted=True)  # fmt: skip
+    note = InterviewNote.objects.get(case=case)
+    from cases import services as case_services
+
+    case_services.interview_record(world.counselor_a1, case, "复谈：情绪平稳")  # an ordinary note beside it
+    for reader in (world.counselor_a1, world.principal_a1):
+        client.force_login(reader)
+        shown = page(client.get(case_url(process)))
+        assert "家庭冲突，提及自伤念头" in shown and "复谈：情绪平稳" in shown
+    # The district centre and auditor may read the case's ordinary notes, and learn that a restricted note exists and
+    # when, but never its words: not on the case page, the timeline, the audit review or its export.
+    for reader in (world.centre_district_a, world.auditor_district_a):
+        client.force_login(reader)
+        shown = page(client.get(case_url(process)))
+        assert "复谈：情绪平稳" in shown and "家庭冲突" not in shown
+        assert 'class="note-withheld"' in shown
+    review = CaseFlow.instance.reverse("case_review", args=[process.pk])
+    entries = client.get(review).context["entries"]
+    assert [e for e in entries if e.kind == "change" and "interview" in e.what.lower() or "访谈" in e.what]
+    assert not any("家庭冲突" in f"{e.detail}{e.reason}" for e in entries)
+    # Editing the restricted note's text leaves no trace of either version for them.
+    note.note = "家庭冲突加剧"
+    note._change_reason = "补充"
+    note.save()
+    entries = client.get(review).context["entries"]
+    assert not any("家庭冲突" in f"{e.detail}{e.reason}" for e in entries)
+    export = client.get(review, {"format": "xlsx"})
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(export.content)) as xlsx:
+        assert not any("家庭冲突" in xlsx.read(name).decode("utf-8", "replace") for name in xlsx.namelist())
+    # A homeroom teacher on the team sees no interview note at all.
+    client.force_login(world.homeroom_a1_3)
+    assert "interview-notes" not in page(client.get(case_url(process)))

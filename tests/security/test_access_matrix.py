@@ -1,0 +1,265 @@
+"""The access matrix of a child's records: persona × object (in their own school, a sibling school of the district,
+another district) × what they do (list, open, change, export), on both databases.
+
+Read each row as: who may reach which object through which page. Out of reach is indistinguishable from missing: the
+same 404 a made-up id gets (the admin answers non-admin roles one 403 for every address, existing or not). And every
+request writes exactly one access-log entry, with the outcome the page had: a list names the ids it showed; a refusal
+is "denied".
+"""
+
+import pytest
+from django.urls import reverse
+from viewflow.workflow.status import STATUS
+
+from cases import services as case_services
+from roster.models import AccessLogEntry
+from roster.roles import Role
+from screening.models import ScreeningResult
+from screening.services import result_record
+from tests.factories.roster import staff_with_role
+from tests.factories.screening import CampaignFactory
+from tests.screening.test_reports import ANSWERS
+from tests.workflows.test_case_flow import active
+from tests.workflows.test_frontend import staffed_yellow
+from workflows import services
+from workflows.flows import CaseFlow
+
+PLACES = ("own", "sibling", "other_district")  # schools a1, a2 (same district), b1 (district b)
+STUDENT = {"own": "student_a1_3", "sibling": "student_a2", "other_district": "student_b1"}
+
+# persona → the places whose records they reach, per kind of record. A homeroom teacher reaches only the case whose
+# team they sit on (the own-school case is staffed with them) and never a screening result; admin roles never read
+# cases or results, only the roster; auditors read everything in their district and change nothing.
+A1, A = {"own"}, {"own", "sibling"}
+ALL = set(PLACES)
+READS = {
+    "counselor_a1": {"case": A1, "result": set(), "student": set()},
+    "principal_a1": {"case": A1, "result": set(), "student": set()},
+    "homeroom_a1_3": {"case": A1, "result": set(), "student": set()},
+    "school_admin_a1": {"case": set(), "result": set(), "student": A1},
+    "centre_district_a": {"case": A, "result": A, "student": A},
+    "auditor_district_a": {"case": A, "result": A, "student": A},
+    "city_centre": {"case": ALL, "result": ALL, "student": ALL},
+}
+# Readers of flagged results in the screening pages (not the admin): the school's psychology teachers and principal
+# too. The admin is for admin roles and the centres: a teacher gets the admin's one 403 for every address.
+FLAGGED_READS = {**{p: r["result"] for p, r in READS.items()}, "counselor_a1": A1, "principal_a1": A1}
+ADMIN_SITE = {"school_admin_a1", "centre_district_a", "auditor_district_a", "city_centre"}
+PERSONAS = list(READS)
+
+
+@pytest.fixture
+def records(world):
+    """One flagged student with an open case in each place; the own-school case staffed (homeroom on the team)."""
+    world.counselor_b1 = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_b1, username="counselor_b1")
+    campaign = CampaignFactory(schools=[world.school_a1, world.school_a2, world.school_b1])
+    out = {}
+    for place, student in STUDENT.items():
+        result = result_record(campaign=campaign, student=getattr(world, student), answers=ANSWERS["yellow"],
+                               source="import").result  # fmt: skip
+        case = case_services.case_open_for_flag(result).case
+        out[place] = {"result": result, "case": case, "process": services.case_process_start(case)}
+    staffed_yellow(world, out["own"]["process"])
+    out["campaign"] = campaign
+    return out
+
+
+def _one_entry(before: int) -> AccessLogEntry:
+    entries = list(AccessLogEntry.objects.filter(pk__gt=before).order_by("pk"))
+    assert len(entries) == 1, [(e.action, e.object_type, e.outcome) for e in entries]
+    return entries[0]
+
+
+def _last_id() -> int:
+    return AccessLogEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _open_task(process):
+    """The case's first human step still waiting: the interview (staffed case) or the triage (in the queue)."""
+    for node in (CaseFlow.interview, CaseFlow.triage):
+        waiting = process.task_set.filter(flow_task=node, status__in=[STATUS.NEW, STATUS.ASSIGNED])
+        if waiting.exists():
+            return active(process, node)
+    raise AssertionError("no open step")
+
+
+def _url(task, name):
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (the site names the flow's URLs when the URLconf loads)
+    return task.flow_task.reverse(name, args=[task.process_id, task.pk])
+
+
+# --- Cases: the task frontend ----------------------------------------------------------------------------------------
+
+
+def test_roles_that_never_read_cases_meet_the_case_sites_door_everywhere(client, world, records):
+    """A school admin reads no case anywhere: one 403 for every address of the case site, existing or not."""
+    client.force_login(world.school_admin_a1)
+    process = records["own"]["process"]
+    task = _open_task(process)
+    for method, url in (
+        ("get", CaseFlow.instance.reverse("process_detail", args=[process.pk])),
+        ("get", CaseFlow.instance.reverse("process_detail", args=[process.pk + 10_000])),
+        ("get", "/work/case/flows/"),
+        ("post", _url(task, "execute")),
+        ("get", CaseFlow.instance.reverse("case_review", args=[process.pk]) + "?format=xlsx"),
+    ):
+        before = _last_id()
+        assert getattr(client, method)(url).status_code == 403
+        assert _one_entry(before).outcome == "denied"
+
+
+@pytest.mark.parametrize("persona", [p for p in PERSONAS if READS[p]["case"]])
+@pytest.mark.parametrize("place", PLACES)
+def test_case_pages(client, world, records, persona, place):
+    client.force_login(getattr(world, persona))
+    reach = place in READS[persona]["case"]
+    process, case = records[place]["process"], records[place]["case"]
+    page = CaseFlow.instance.reverse("process_detail", args=[process.pk])
+    missing = CaseFlow.instance.reverse("process_detail", args=[process.pk + 10_000])
+
+    # Open: the case page, or the very answer a case that does not exist gets.
+    before = _last_id()
+    response = client.get(page)
+    entry = _one_entry(before)
+    if reach:
+        assert response.status_code == 200
+        assert (entry.action, entry.outcome, entry.object_ids) == ("view", "ok", str(case.pk))
+    else:
+        assert response.status_code == 404
+        assert (entry.action, entry.outcome) == ("view", "denied")
+        gone = client.get(missing)
+        assert (gone.status_code, gone.content) == (404, response.content)
+
+    # List: the case list shows it or not; one entry naming exactly the ids shown.
+    before = _last_id()
+    response = client.get("/work/case/flows/")
+    entry = _one_entry(before)
+    assert response.status_code == 200 and (entry.action, entry.outcome) == ("list", "ok")
+    assert (str(case.pk) in entry.object_ids.split(",")) == reach
+    assert (page in response.content.decode()) == reach
+
+    # Change: a POST to the case's open step (an empty form: a refusal or a form error, never a change).
+    task = _open_task(process)
+    status_before = (task.status, task.owner_id)
+    before = _last_id()
+    response = client.post(_url(task, "execute"), {})
+    entry = _one_entry(before)
+    task.refresh_from_db()
+    assert (task.status, task.owner_id) == status_before
+    if reach and persona != "auditor_district_a":
+        assert response.status_code in (200, 302)
+        assert (entry.action, entry.outcome) == ("change", "ok")
+    else:  # out of reach, or an auditor (who changes nothing anywhere)
+        assert response.status_code == 404 and (entry.action, entry.outcome) == ("change", "denied")
+
+    # Export: the audit review as XLSX, the district auditor's alone.
+    before = _last_id()
+    response = client.get(CaseFlow.instance.reverse("case_review", args=[process.pk]), {"format": "xlsx"})
+    entry = _one_entry(before)
+    if reach and persona in ("auditor_district_a",):
+        assert response.status_code == 200 and (entry.action, entry.outcome) == ("export", "ok")
+        assert entry.object_ids == str(case.pk)
+    else:
+        assert response.status_code == 404 and (entry.action, entry.outcome) == ("export", "denied")
+
+
+# --- Screening results: the flagged list and the admin ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("place", PLACES)
+def test_screening_result_pages(client, world, records, persona, place):
+    client.force_login(getattr(world, persona))
+    result = records[place]["result"]
+    reads_flagged = bool(FLAGGED_READS[persona])
+
+    # List: the flagged students of the campaign.
+    before = _last_id()
+    response = client.get(reverse("screening:flagged", args=[records["campaign"].pk]))
+    entry = _one_entry(before)
+    assert entry.action == "list"
+    if reads_flagged:
+        assert response.status_code == 200 and entry.outcome == "ok"
+        listed = place in FLAGGED_READS[persona]
+        assert (str(result.pk) in entry.object_ids.split(",")) == listed
+        assert (result.student.student_no in response.content.decode()) == listed
+    else:
+        assert response.status_code == 404 and entry.outcome == "denied"
+
+    # Open and change: the result's admin page (read-only for everyone).
+    page = reverse("admin:screening_screeningresult_change", args=[result.pk])
+    reach = place in READS[persona]["result"]
+    for method, action in (("get", "view"), ("post", "change")):
+        before = _last_id()
+        response = getattr(client, method)(page, {"tier": "green"} if method == "post" else None)
+        entry = _one_entry(before)
+        assert entry.action == action
+        if persona not in ADMIN_SITE:
+            assert response.status_code == 403 and entry.outcome == "denied"  # the admin's one answer to teachers
+        elif not reach:
+            assert response.status_code == 404 and entry.outcome == "denied"
+        elif method == "get":
+            assert response.status_code == 200 and entry.outcome == "ok" and entry.object_ids == str(result.pk)
+        else:
+            assert response.status_code == 403 and entry.outcome == "denied"  # results are never edited
+    result.refresh_from_db()
+    assert result.tier == "yellow"
+    assert ScreeningResult.objects.count() == 3
+
+
+# --- Students: the roster admin --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("place", PLACES)
+def test_student_pages(client, world, records, persona, place):
+    client.force_login(getattr(world, persona))
+    student = getattr(world, STUDENT[place])
+    reach = place in READS[persona]["student"]
+    admin = persona in ADMIN_SITE
+
+    before = _last_id()
+    response = client.get(reverse("admin:roster_student_changelist"))
+    entry = _one_entry(before)
+    if admin:
+        assert response.status_code == 200 and (entry.action, entry.outcome) == ("list", "ok")
+        assert (str(student.pk) in entry.object_ids.split(",")) == reach
+    else:
+        assert response.status_code == 403 and entry.outcome == "denied"
+
+    page = reverse("admin:roster_student_change", args=[student.pk])
+    for method, action in (("get", "view"), ("post", "change")):
+        before = _last_id()
+        response = getattr(client, method)(page, {"name": "改名"} if method == "post" else None)
+        entry = _one_entry(before)
+        assert entry.action == action
+        if not admin:
+            assert response.status_code == 403 and entry.outcome == "denied"
+        elif not reach:
+            assert response.status_code == 404 and entry.outcome == "denied"
+            assert client.get(reverse("admin:roster_student_change", args=[10**6])).status_code == 404
+        elif method == "get":
+            assert response.status_code == 200 and entry.outcome == "ok"
+        else:  # a forged, incomplete form: re-shown with errors (an editor) or refused (a reader); never saved
+            assert response.status_code in (200, 403)
+    student.refresh_from_db()
+    assert student.name != "改名"
+
+    # Export: the scoped changelist as a spreadsheet (admin roles only).
+    export_url = reverse("admin:roster_student_export")
+    if not admin:
+        before = _last_id()
+        assert client.get(export_url).status_code == 403
+        assert _one_entry(before).outcome == "denied"
+        return
+    form = client.get(export_url).context["form"]
+    data = {name: "on" for name, field in form.fields.items() if field.widget.input_type == "checkbox"}
+    data.update({"format": "0", "resource": "0"})
+    before = _last_id()
+    response = client.post(export_url, data)
+    entry = _one_entry(before)
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert (entry.action, entry.outcome) == ("export", "ok")
+    assert (str(student.pk) in entry.object_ids.split(",")) == reach
