@@ -1,15 +1,19 @@
-"""The top bar's link to the task inbox, for people who work cases (lazy: no query on pages that do not show it)."""
+"""The top bar's links to the task inbox and the case list, for people who work or review cases (lazy: no query on
+pages that do not show them)."""
 
 from django.utils.functional import SimpleLazyObject
 
 
 def case_work(request):
-    def link():
-        from workflows.flows import CaseFlow
+    def url(name):
+        def link():
+            from workflows.flows import CaseFlow
 
-        user = getattr(request, "user", None)
-        if user is None or not CaseFlow.instance.has_view_permission(user):
-            return ""
-        return CaseFlow.instance.reverse("inbox")
+            user = getattr(request, "user", None)
+            if user is None or not CaseFlow.instance.has_view_permission(user):
+                return ""
+            return CaseFlow.instance.reverse(name)
 
-    return {"case_inbox_url": SimpleLazyObject(link)}
+        return SimpleLazyObject(link)
+
+    return {"case_inbox_url": url("inbox"), "case_list_url": url("process_list")}

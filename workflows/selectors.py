@@ -262,6 +262,29 @@ class ReviewEntry:
     detail: str = ""
     reason: str = ""
 
+    @property
+    def kind_label(self) -> str:
+        return str(REVIEW_KINDS.get(self.kind, self.kind))
+
+
+REVIEW_KINDS = {
+    "change": _("Record change"),
+    "step": _("Workflow step"),
+    "emergency": _("Emergency access"),
+    "access": _("Access"),
+}
+
+
+def _roles_label(roles: str) -> str:
+    """The access log's "psychology_teacher@school:12, …" as the roles' names (the node is the actor's scope)."""
+    from roster.roles import Role
+
+    names = []
+    for held in filter(None, (part.strip() for part in roles.split(","))):
+        role = held.split("@", 1)[0]
+        names.append(str(Role(role).label) if role in Role.values else role)
+    return "、".join(dict.fromkeys(names))
+
 
 def _changes(previous, row, model) -> str:
     """What a history row changed against the record's previous version, as "field: old → new"."""
@@ -333,7 +356,10 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
         entries.append(
             ReviewEntry(
                 when=row.at, who=row.actor, kind="access", what=str(row.get_action_display()),
-                detail=f"{row.get_outcome_display()} · {row.ip or ''} · {row.request_id[:8]}",
+                detail=" · ".join(
+                    part for part in (str(row.get_outcome_display()), _roles_label(row.roles), row.ip or "",
+                                      row.request_id[:8]) if part
+                ),
             )
         )  # fmt: skip
     if person:

@@ -40,6 +40,7 @@ from roster.models import AccessAction, AccessOutcome
 from roster.roles import Role
 from roster.spreadsheets import XLSX_TYPE, xlsx_bytes
 from workflows import forms, selectors, services
+from workflows.filters import CaseFilter
 from workflows.flows import CaseFlow
 from workflows.models import CaseProcess
 
@@ -404,10 +405,23 @@ class CaseListView(_LoggedList, mixins.StoreRequestPathMixin, mixins.ProcessView
     search_fields = ["=student__student_no"]  # a student number, exactly: the list shows names masked
     columns = ("case_link", "student", "tier", "case_status", "opened")
     object_link_columns = ()
+    filterset_class = CaseFilter
 
     @property
     def model(self):
         return Case
+
+    def get_columns(self):
+        # Someone who sees more than one school (a district auditor, a centre) needs to know whose case it is.
+        schools = scoping.scope_for(self.request.user).school_ids()  # the scope is read once per request
+        if schools is None or len(schools) > 1:
+            return ("case_link", "school_name", "student", "tier", "case_status", "opened")
+        return self.columns
+
+    def school_name(self, case):
+        return case.school.name
+
+    school_name.short_description = gettext_lazy("School")
 
     def case_link(self, case):
         if case.process_pk is None:  # its process is being started by the task worker
@@ -553,7 +567,8 @@ def case_review(request, process_pk: int):
     )  # fmt: skip
     if export:
         header = [str(_("When")), str(_("Who")), str(_("Kind")), str(_("What")), str(_("Detail")), str(_("Reason"))]
-        rows = [[timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M:%S"), e.who, e.kind, e.what, e.detail, e.reason]
+        rows = [[timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M:%S"), e.who or str(_("System")), e.kind_label,
+                 e.what, e.detail, e.reason]
                 for e in entries]  # fmt: skip
         response = HttpResponse(xlsx_bytes([(f"case-{case.pk}", header, rows)]), content_type=XLSX_TYPE)
         response["Content-Disposition"] = f'attachment; filename="case-{case.pk}-review.xlsx"'

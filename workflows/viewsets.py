@@ -15,7 +15,7 @@ from viewflow.views import Action
 from viewflow.workflow.flow import FlowAppViewset
 
 from cases.services import emergency_access_may_request
-from roster import scoping
+from roster import audit, scoping
 from roster.roles import Role
 from workflows import selectors, views, views_emergency
 from workflows.flows import CaseFlow
@@ -50,7 +50,8 @@ class CaseFlowAppViewset(FlowAppViewset):
         }
 
     def get_list_page_actions(self, request, *actions):
-        actions = (*actions, Action(_("Refer a student"), url=self.reverse("referral_by_staff")))
+        if not audit.auditor_only(request.user):  # an auditor only reads: no button to a door that refuses them
+            actions = (*actions, Action(_("Refer a student"), url=self.reverse("referral_by_staff")))
         if Role.PRINCIPAL in scoping.scope_for(request.user).roles:  # the scope is read once per request
             actions = (*actions, Action(_("Hand over a colleague's cases"), url=self.reverse("hand_over")))
         if emergency_access_may_request(request.user):  # break the glass: psychology teachers, principals, centres

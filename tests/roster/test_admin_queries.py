@@ -33,7 +33,8 @@ def test_changelist_query_count_is_the_same_at_10_and_500_rows(client, world, mo
     _grow(world, 490, grade=9)  # ~500
     large, response = _queries(client, url)
     assert large == small
-    assert large <= 15
+    # The list's access-log entry: PostgreSQL takes the chain's advisory lock in one more query than SQLite.
+    assert large <= 15 + (connection.vendor == "postgresql")
     if model == "student":
         assert response.context["cl"].result_count >= 500
 

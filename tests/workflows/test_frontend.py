@@ -365,7 +365,8 @@ def test_the_district_auditor_reviews_a_case_reads_who_viewed_it_and_exports_it(
     sheet = openpyxl.load_workbook(io.BytesIO(export.content)).active
     cells = [[c.value for c in row] for row in sheet.iter_rows()]
     assert len(cells[0]) == 6 and cells[0][1] == "办理人"  # When, Who, Kind, What, Detail, Reason
-    assert ["counselor_a1", "access"] in [row[1:3] for row in cells[1:]]
+    assert ["counselor_a1", "访问"] in [row[1:3] for row in cells[1:]]  # the kind in words, not a code
+    assert any("心理教师" in (row[4] or "") for row in cells[1:] if row[1] == "counselor_a1")  # the reader's role
     assert AccessLogEntry.objects.filter(actor="auditor_district_a", action="export", object_ids=str(case.pk)).exists()
     # Read-only: any POST is refused and logged; nothing changes.
     refused = client.post("/work/case/refer/", {"student_no": world.student_a1_5.student_no, "tier": "red",
@@ -386,6 +387,40 @@ def test_the_case_list_finds_a_student_by_number(client, world, open_case):  # n
     client.force_login(world.counselor_a1)
     found = page(client.get("/work/case/flows/", {"_search": world.student_a1_3.student_no}))
     assert case_url(my_process) in found and case_url(other_process) not in found
+
+
+def test_the_case_list_names_the_school_and_filters_by_the_schools_in_scope(
+    client,
+    world,
+    campaign,  # noqa: F811
+    open_case,  # noqa: F811
+):
+    campaign.schools.add(world.school_a2)
+    _, a1_process = open_case(world.student_a1_3, "yellow")
+    _, a2_process = open_case(world.student_a2, "orange")
+    _, b1_process = open_case(world.student_b1, "red")
+    client.force_login(world.auditor_district_a)
+    assert 'class="case-list-link" href="/work/case/flows/"' in page(client.get("/"))  # found from any page
+    response = client.get("/work/case/flows/")
+    shown = page(response)
+    assert world.school_a1.name in shown and world.school_a2.name in shown  # a column: whose case it is
+    assert "/work/case/refer/" not in shown  # an auditor only reads
+    assert case_url(b1_process) not in shown
+    offered = list(response.context["view"].filterset.form["school"].field.queryset)
+    assert offered == [world.school_a1, world.school_a2]  # never another district's school
+    only_a2 = page(client.get("/work/case/flows/", {"school": world.school_a2.pk}))
+    assert case_url(a2_process) in only_a2 and case_url(a1_process) not in only_a2
+    by_tier = page(client.get("/work/case/flows/", {"tier": "yellow"}))
+    assert case_url(a1_process) in by_tier and case_url(a2_process) not in by_tier
+    # Naming another district's school filters nothing in: the choice is refused, the scope still holds.
+    forged = page(client.get("/work/case/flows/", {"school": world.school_b1.pk}))
+    assert case_url(b1_process) not in forged
+    # A psychology teacher sees one school: no school column.
+    client.force_login(world.counselor_a1)
+    shown = page(client.get("/work/case/flows/"))
+    assert world.school_a1.name not in shown and "/work/case/refer/" in shown
+    client.force_login(world.school_admin_a1)  # rosters, not cases: no link to a door that refuses them
+    assert "case-list-link" not in page(client.get("/"))
 
 
 def test_a_restricted_interview_note_is_read_only_by_the_schools_psychology_teachers_and_principal(
