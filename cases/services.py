@@ -42,7 +42,7 @@ from cases.models import (
 from cases.notices import emergency_access_enqueue, red_case_enqueue
 from cases.tiers import SEAT_ROLE, rank, tier_rule
 from roster import audit, scoping
-from roster.models import AccessAction, AccessOutcome, RoleAssignment, Student, User
+from roster.models import AccessAction, AccessLogEntry, AccessOutcome, RoleAssignment, Student, User
 from roster.roles import Role
 from screening.definitions import RiskTier
 
@@ -627,6 +627,16 @@ def emergency_access_grant(actor, *, student_no: str, reason: str, now=None) -> 
         raise _emergency_refused(
             actor, _("Emergency access is for psychology teachers, principals and the district and city centres.")
         )
+    now = now or timezone.now()
+    attempts = AccessLogEntry.objects.filter(
+        actor_id=actor.pk, object_type=audit.label(EmergencyAccess), at__gte=now - timedelta(hours=24)
+    )
+    if attempts.count() >= settings.EMERGENCY_ACCESS_DAILY_LIMIT:
+        raise _emergency_refused(
+            actor,
+            _("You have asked for emergency access %(count)s times in 24 hours, the most allowed. Ask the district "
+              "centre to open the case for you.") % {"count": settings.EMERGENCY_ACCESS_DAILY_LIMIT},
+        )  # fmt: skip
     cases = (
         Case.objects.filter(
             student__student_no=student_no, student__school__district__city_id__in=_emergency_cities(actor)
@@ -645,7 +655,6 @@ def emergency_access_grant(actor, *, student_no: str, reason: str, now=None) -> 
             actor, _("No case was found for this student number in your city. Check the number and try again.")
         )
     case = outside[0]
-    now = now or timezone.now()
     with transaction.atomic():
         grant = EmergencyAccess(
             user=actor, case=case, reason=reason, granted_at=now,

@@ -15,6 +15,7 @@ Environment variables (all optional in development, see README):
                     ignored and the client is REMOTE_ADDR; 1 behind one nginx).
   ROSTER_IMPORT_KEEP_HOURS  how long an uploaded roster file waits for its confirmation (default 24).
   EMERGENCY_ACCESS_HOURS  how long an emergency ("break the glass") access to a case lasts (default 24).
+  EMERGENCY_ACCESS_DAILY_LIMIT  emergency-access attempts one person may make in 24 hours (default 5).
 """
 
 import os
@@ -331,6 +332,8 @@ ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
 ROSTER_IMPORT_KEEP_HOURS = env_int("ROSTER_IMPORT_KEEP_HOURS", 24)
 # "Break the glass": how long an emergency access to a case outside one's scope lasts (cases.EmergencyAccess).
 EMERGENCY_ACCESS_HOURS = env_int("EMERGENCY_ACCESS_HOURS", 24)
+# Attempts (granted or refused) one person may make in 24 hours: the glass is for a crisis, not for browsing by number.
+EMERGENCY_ACCESS_DAILY_LIMIT = env_int("EMERGENCY_ACCESS_DAILY_LIMIT", 5)
 SCREENING_PORTAL_URL = "/s/"  # printed on access-code slips
 # Absolute links in emails, which the task worker sends without a request to take the host from.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -36,6 +36,10 @@ def zh(msgid: str, **params) -> str:
 
 
 NO_CASE = "No case was found for this student number in your city. Check the number and try again."
+LIMIT = (
+    "You have asked for emergency access %(count)s times in 24 hours, the most allowed. Ask the district centre to "
+    "open the case for you."
+)
 WRONG_ROLE = "Emergency access is for psychology teachers, principals and the district and city centres."
 
 
@@ -158,6 +162,23 @@ def test_a_student_of_another_city_or_an_unknown_number_is_not_found_and_the_att
         assert zh(NO_CASE) in page(response)
     assert not EmergencyAccess.objects.exists()
     assert log(actor="counselor_a2", object_type="cases.emergencyaccess", outcome="denied").count() == 3
+
+
+def test_after_five_attempts_in_a_day_the_glass_is_refused_even_for_a_real_case(client, world, case_a1, settings):
+    settings.EMERGENCY_ACCESS_DAILY_LIMIT = 5
+    for number in ("0000000001", "0000000002", "0000000003", "0000000004", "0000000005"):  # probing numbers
+        assert zh(NO_CASE) in page(break_glass(client, world.counselor_a2, number))
+    response = break_glass(client, world.counselor_a2, world.student_a1_3.student_no)
+    assert response.status_code == 200
+    assert zh(LIMIT, count=5) in page(response)
+    assert not EmergencyAccess.objects.exists()
+    assert log(actor="counselor_a2", object_type="cases.emergencyaccess", outcome="denied").count() == 6
+    # A day later the limit counts afresh.
+    tomorrow = timezone.now() + datetime.timedelta(hours=25)
+    outcome = case_services.emergency_access_grant(
+        world.counselor_a2, student_no=world.student_a1_3.student_no, reason=REASON, now=tomorrow
+    )
+    assert outcome.grant is not None
 
 
 def test_a_case_in_scope_already_opens_without_a_grant(client, world, case_a1):
