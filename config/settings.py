@@ -15,6 +15,7 @@ Environment variables (all optional in development, see README):
                     ignored and the client is REMOTE_ADDR; 1 behind one nginx).
   ROSTER_IMPORT_KEEP_HOURS  how long an uploaded roster file waits for its confirmation (default 24).
   EMERGENCY_ACCESS_HOURS  how long an emergency ("break the glass") access to a case lasts (default 24).
+  REPORT_MIN_CELL         reports below school level show counts of fewer students as "<N" (default 5).
   EMERGENCY_ACCESS_DAILY_LIMIT  emergency-access attempts one person may make in 24 hours (default 5).
 """
 
@@ -330,6 +331,8 @@ ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
 # file not confirmed, or a failed import not run again, within these hours is deleted by the daily sweep
 # (roster.import_jobs.sweep_abandoned_imports), which also removes upload temporary files left that long.
 ROSTER_IMPORT_KEEP_HOURS = env_int("ROSTER_IMPORT_KEEP_HOURS", 24)
+# Reports below the school level show a count of fewer than this many students as "<5" (screening.suppression).
+REPORT_MIN_CELL = env_int("REPORT_MIN_CELL", 5)
 # "Break the glass": how long an emergency access to a case outside one's scope lasts (cases.EmergencyAccess).
 EMERGENCY_ACCESS_HOURS = env_int("EMERGENCY_ACCESS_HOURS", 24)
 # Attempts (granted or refused) one person may make in 24 hours: the glass is for a crisis, not for browsing by number.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, FilteredRelation, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
@@ -27,6 +28,7 @@ from roster.roles import Level
 from screening.campaigns import campaigns_visible
 from screening.definitions import RiskTier, parse_ruleset
 from screening.models import Campaign, RuleSet, ScreeningResult
+from screening.suppression import suppress_table
 
 FLAGGED_TIERS = (RiskTier.RED, RiskTier.ORANGE, RiskTier.YELLOW)  # most urgent first: the list's order
 REPORT_TIERS = (RiskTier.GREEN, RiskTier.YELLOW, RiskTier.ORANGE, RiskTier.RED)
@@ -241,6 +243,29 @@ class ReportRow:
     completed: int
     tiers: dict[str, int] | None  # None: the user does not read results of every student in this row
     drill: dict | None = None  # query params of the next level down
+    hidden: set[str] = field(default_factory=set)  # tiers shown as "<k" (screening.suppression)
+    min_cell: int = 0
+
+    @property
+    def tier_cells(self) -> list[int | str] | None:
+        """The tier counts as shown: a suppressed count as "<k"."""
+        if self.tiers is None:
+            return None
+        return [f"<{self.min_cell}" if t in self.hidden else self.tiers[t] for t in REPORT_TIERS]
+
+    @property
+    def tier_cells_and_shares(self) -> list[tuple[int | str, float | None]]:
+        return list(zip(self.tier_cells or [], self.tier_shares or [], strict=True))
+
+    @property
+    def tier_shares(self) -> list[float | None] | None:
+        """Each tier's share of the completed, in %; None where the count is suppressed."""
+        if self.tiers is None:
+            return None
+        return [
+            None if t in self.hidden else (round(self.tiers[t] * 100 / self.completed, 1) if self.completed else 0.0)
+            for t in REPORT_TIERS
+        ]
 
     @property
     def drill_query(self) -> str | None:
@@ -265,6 +290,14 @@ class Report:
     rows: list[ReportRow]
     total: ReportRow
     crumbs: list[Crumb] = field(default_factory=list)
+
+    @property
+    def suppresses(self) -> bool:
+        return self.shows_tiers and self.drill.rows in SUPPRESSED_ROWS
+
+    @property
+    def min_cell(self) -> int:
+        return settings.REPORT_MIN_CELL
 
 
 def _headers(label_headers: list[str], shows_tiers: bool) -> list[str]:
@@ -487,6 +520,8 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
     total = ReportRow(
         total_labels, sum(r.invited for r in rows), sum(r.completed for r in rows), total_tiers if rows else None
     )
+    if drill.rows in SUPPRESSED_ROWS:
+        _suppress_small_cells(rows, total, total_too=drill.rows == ROW_CLASS)
     return Report(
         campaign=campaign,
         drill=drill,
@@ -499,13 +534,29 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
     )
 
 
+# Rows below the school level: a grade or a class is small enough for a count to point at a child (issue 7 §2).
+SUPPRESSED_ROWS = (ROW_GRADE, ROW_CLASS)
+
+
+def _suppress_small_cells(rows: list[ReportRow], total: ReportRow, *, total_too: bool) -> None:
+    """Mark the tier counts to show as "<k" (settings.REPORT_MIN_CELL), with their complements; `total_too` when the
+    totals row is itself below school level (the classes of one grade add up to the grade)."""
+    k = settings.REPORT_MIN_CELL
+    readable = [row for row in rows if row.tiers is not None]
+    suppressed_total = total.tiers if total_too and total.tiers is not None else None
+    hidden, total_hidden = suppress_table([row.tiers for row in readable], REPORT_TIERS, k, total=suppressed_total)
+    for row, row_hidden in zip(readable, hidden, strict=True):
+        row.hidden, row.min_cell = row_hidden, k
+    total.hidden, total.min_cell = total_hidden, k
+
+
 def report_sheet(report: Report) -> tuple[str, list[str], list[list]]:
     """The report as one spreadsheet sheet (for roster.spreadsheets.xlsx_bytes): same columns, a totals row."""
 
     def cells(row: ReportRow) -> list:
         values = [*row.labels, row.invited, row.completed, row.completion]
         if report.shows_tiers:
-            values += row.tier_counts if row.tier_counts is not None else [""] * len(REPORT_TIERS)
+            values += row.tier_cells if row.tier_cells is not None else [""] * len(REPORT_TIERS)
         return values
 
     return (_("Report"), report.headers, [cells(r) for r in report.rows] + [cells(report.total)])
