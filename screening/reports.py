@@ -475,6 +475,24 @@ def _crumbs(user, drill: Drill, start: Drill, sample: SchoolClass | None) -> lis
     return crumbs
 
 
+def node_students(user, campaign: Campaign, drill: Drill) -> QuerySet[Student]:
+    """The invited students under the drill's node that the user sees (not yet narrowed to those whose results they
+    read: see readable_students)."""
+    invited = scoping.visible(user, invited_students(campaign))
+    narrowing = {
+        "school__district_id": drill.district,
+        "school_id": drill.school,
+        "school_class__grade": drill.grade,
+        "school_class_id": drill.school_class,
+    }
+    return invited.filter(**{k: v for k, v in narrowing.items() if v is not None})
+
+
+def readable_students(user, students: QuerySet[Student]) -> QuerySet[Student]:
+    """Those of `students` whose screening results the user reads (the ScreeningResult readers rule)."""
+    return students.filter(pk__in=scoping.within_readers_scope(user, Student, ScreeningResult).order_by().values("pk"))
+
+
 def campaign_report(user, campaign: Campaign, params) -> Report:
     """Invited, completed, completion % and (for readers) counts per tier, one row per node of the drill level.
 
@@ -484,14 +502,7 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
     """
     drill, start, sample = report_drill(user, campaign, params)
     shows_tiers = reads_campaign_results(user, campaign)
-    invited = scoping.visible(user, invited_students(campaign))
-    narrowing = {
-        "school__district_id": drill.district,
-        "school_id": drill.school,
-        "school_class__grade": drill.grade,
-        "school_class_id": drill.school_class,
-    }
-    invited = invited.filter(**{k: v for k, v in narrowing.items() if v is not None})
+    invited = node_students(user, campaign, drill)
     this_result = FilteredRelation("screening_results", condition=Q(screening_results__campaign_id=campaign.pk))
     aggregates = {"n_invited": Count("pk"), "n_completed": Count("this_result")}
     if shows_tiers:

@@ -4,20 +4,24 @@ Thin views: who sees which rows is decided in screening.reports (built on roster
 """
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from roster import audit
 from roster.models import AccessAction, AccessOutcome
+from roster.pdf import pdf_available, pdf_response
 from roster.spreadsheets import xlsx_bytes
 from screening import reports
 from screening.definitions import RiskTier
 from screening.models import ScreeningResult
+from screening.report_insights import report_insights
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -101,13 +105,44 @@ def _flagged_refused(request, campaign=None):
     raise Http404
 
 
+def _report_context(request, campaign_id: int, action: str) -> dict:
+    campaign = reports.access_campaign_by_id(request.user, campaign_id)
+    result = reports.campaign_report(request.user, campaign, request.GET)
+    insights = report_insights(request.user, campaign, result, request.GET)
+    audit.record(action, object_type="screening.report", object_ids=[campaign.pk])
+    return {"campaign": campaign, "report": result, "insights": insights, "tiers": _tier_heads(),
+            "generated_at": timezone.localtime()}  # fmt: skip
+
+
 @never_cache
 @login_required
 def report(request, campaign_id: int):
-    campaign = reports.access_campaign_by_id(request.user, campaign_id)
-    result = reports.campaign_report(request.user, campaign, request.GET)
-    audit.record(AccessAction.VIEW, object_type="screening.report", object_ids=[campaign.pk])
-    return render(request, "screening/report.html", {"campaign": campaign, "report": result, "tiers": _tier_heads()})
+    return render(request, "screening/report.html", _report_context(request, campaign_id, AccessAction.VIEW))
+
+
+@never_cache
+@login_required
+def report_print(request, campaign_id: int):
+    """The report on one printable page: no navigation, A4, the charts whole (print.css)."""
+    return render(request, "screening/report_print.html", _report_context(request, campaign_id, AccessAction.VIEW))
+
+
+@never_cache
+@login_required
+def report_pdf(request, campaign_id: int):
+    """The printable page as a PDF with the Chinese font embedded; a message where this server cannot make one."""
+    if not pdf_available():
+        messages.error(request, _("This server cannot make PDF files (WeasyPrint or its Pango library is missing). "
+                                  "Open the printable page and print it to PDF from the browser."))  # fmt: skip
+        return redirect(reverse("screening:report_print", args=[campaign_id]) + _query(request))
+    context = _report_context(request, campaign_id, AccessAction.EXPORT)
+    level = "-".join(f"{k}{v}" for k, v in context["report"].drill.params().items()) or "all"
+    filename = f"screening-report-{campaign_id}-{level}-{timezone.localdate().isoformat()}.pdf"
+    return pdf_response(request, "screening/report_print.html", context, filename)
+
+
+def _query(request) -> str:
+    return f"?{request.GET.urlencode()}" if request.GET else ""
 
 
 def _tier_heads():

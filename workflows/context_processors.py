@@ -16,4 +16,13 @@ def case_work(request):
 
         return SimpleLazyObject(link)
 
-    return {"case_inbox_url": url("inbox"), "case_list_url": url("process_list")}
+    def dashboard():
+        from django.urls import reverse
+
+        from workflows.dashboards import has_dashboard
+
+        user = getattr(request, "user", None)
+        return reverse("reports:dashboard") if user is not None and has_dashboard(user) else ""
+
+    return {"case_inbox_url": url("inbox"), "case_list_url": url("process_list"),
+            "dashboard_url": SimpleLazyObject(dashboard)}  # fmt: skip

@@ -1,0 +1,116 @@
+"""Charts for reports, drawn on the server by matplotlib as SVG: the same markup goes into the page, its printable
+view and its PDF (WeasyPrint runs no JavaScript), and nothing is sent to a third party.
+
+Text stays text in the SVG (`svg.fonttype: none`), set in the page's CJK-capable font stack, so Chinese labels are
+drawn by the browser or by WeasyPrint with the font the PDF embeds. matplotlib's own font lookup only sizes the
+layout; its "glyph missing" warnings for CJK on machines without a CJK font are silenced for that reason.
+
+Pure drawing: callers pass numbers they may show (already suppressed where small cells must not appear).
+May import: nothing of ours.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+import warnings
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+from django.utils.safestring import SafeString, mark_safe
+
+FONT_STACK = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei",
+              "PingFang SC", "SimHei", "DejaVu Sans"]  # fmt: skip
+TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
+BAR_COLOUR = "#2e6b5e"
+
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "findfont: Font family … not found"
+
+
+@contextmanager
+def _style():
+    """Our fonts and text-as-text SVG, around the whole drawing: a text takes its font when it is created."""
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "font.family": "sans-serif", "font.sans-serif": FONT_STACK}), \
+            warnings.catch_warnings():  # fmt: skip
+        warnings.simplefilter("ignore", UserWarning)  # "Glyph … missing from font(s)": the viewer draws the text
+        yield
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # not pyplot: no global state, safe in threads
+
+    figure = Figure(figsize=(width, height), dpi=96)
+    figure.set_layout_engine("constrained")
+    return figure
+
+
+def _svg(figure) -> SafeString:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    markup = buffer.getvalue()
+    markup = markup[markup.index("<svg") :]
+    # matplotlib numbers its element ids per figure ("patch_1", clip paths): several charts on one page would
+    # share ids, and a chart could clip itself with another's rectangle. Each chart's ids get their own prefix.
+    prefix = f"c{uuid.uuid4().hex[:8]}-"
+    markup = markup.replace(' id="', f' id="{prefix}').replace("url(#", f"url(#{prefix}")
+    markup = markup.replace('href="#', f'href="#{prefix}')
+    return mark_safe(markup)  # noqa: S308 (markup made here, labels escaped by matplotlib)
+
+
+def bar_chart(
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None], str]],
+    *,
+    title: str = "",
+    ylabel: str = "",
+    notes: Sequence[str] | None = None,
+    width: float = 7.0,
+    height: float = 3.0,
+) -> SafeString:
+    """Grouped bars: one group per category, one bar per (label, values, colour) series. A value of None is not
+    drawn; `notes` (one per category, e.g. "<5") are written above the group instead."""
+    with _style():
+        return _bar_chart(categories, series, title=title, ylabel=ylabel, notes=notes, width=width, height=height)
+
+
+def _bar_chart(categories, series, *, title, ylabel, notes, width, height) -> SafeString:
+    figure = _figure(width, height)
+    axes = figure.add_subplot()
+    count = max(len(series), 1)
+    bar_width = 0.8 / count
+    for index, (label, values, colour) in enumerate(series):
+        positions = [i - 0.4 + bar_width * (index + 0.5) for i in range(len(categories))]
+        heights = [0 if v is None else v for v in values]
+        axes.bar(positions, heights, bar_width, label=label, color=colour)
+    if notes:
+        top = max([v or 0 for _, values, _ in series for v in values] or [1])
+        for i, note in enumerate(notes):
+            if note:
+                axes.annotate(note, (i, top * 0.02), ha="center", va="bottom", fontsize=8, color="#555")
+    axes.set_xticks(range(len(categories)), list(categories), fontsize=8)
+    axes.set_ylabel(ylabel, fontsize=8)
+    axes.tick_params(axis="y", labelsize=8)
+    axes.spines[["top", "right"]].set_visible(False)
+    if title:
+        axes.set_title(title, fontsize=10, loc="left")
+    if len(series) > 1:  # above the plot, where it never hides a bar
+        figure.legend(fontsize=8, frameon=False, ncols=len(series), loc="outside upper right")
+    return _svg(figure)
+
+
+def tier_bars(categories: Sequence[str], shares: dict[str, Sequence[float | None]], labels: dict[str, str], *,
+              title: str = "", ylabel: str = "%") -> SafeString:  # fmt: skip
+    """Tier shares per category (a row of the report, or a campaign), each tier in its colour."""
+    series = [(labels[tier], shares[tier], TIER_COLOURS[tier]) for tier in shares]
+    return bar_chart(categories, series, title=title, ylabel=ylabel)
+
+
+def histogram(values: Sequence[int | str], counts: Sequence[int | None], *, title: str = "", ylabel: str = "",
+              hidden_label: str = "") -> SafeString:  # fmt: skip
+    """Counts per score value; a count of None (suppressed) is not drawn and marked `hidden_label` instead."""
+    notes = [hidden_label if c is None else "" for c in counts]
+    return bar_chart([str(v) for v in values], [("", counts, BAR_COLOUR)], title=title, ylabel=ylabel,
+                     notes=notes if any(notes) else None, height=2.4)  # fmt: skip

@@ -1,0 +1,138 @@
+"""The group report's charts and breakdowns (issue 7 §1): score distributions, critical items, special groups and the
+previous campaign, counted by hand; suppressed below the school level; the printable page and its PDF, legible in
+Chinese with the font embedded."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+
+from roster.models import AccessLogEntry, SpecialGroup
+from roster.pdf import pdf_available
+from tests.factories.roster import StudentFactory
+from tests.factories.screening import CampaignFactory
+from tests.screening.test_reports import record
+
+
+@pytest.fixture
+def screened(world):
+    """School A1 grade 7, by hand: 7-3 has 6 green and 2 red (both red pupils and one green are left-behind), 7-5 has
+    5 green. A campaign a year earlier screened 7-3: 4 green, 4 yellow."""
+    campaign = CampaignFactory(schools=[world.school_a1])
+    left_behind = SpecialGroup.objects.get(code="left_behind")
+    greens = [StudentFactory(school_class=world.class_a1_3) for _ in range(6)]
+    reds = [StudentFactory(school_class=world.class_a1_3) for _ in range(2)]
+    for student in [*reds, greens[0]]:
+        student.special_groups.add(left_behind)
+    previous = CampaignFactory(
+        name="2025秋季测评", schools=[world.school_a1],
+        opens_at=campaign.opens_at - datetime.timedelta(days=365),
+        closes_at=campaign.opens_at - datetime.timedelta(days=358),
+    )  # fmt: skip
+    for i, student in enumerate(greens[:4] + reds + greens[4:6]):
+        record(previous, student, "green" if i < 4 else "yellow")
+    for student in greens:
+        record(campaign, student, "green")
+    for student in reds:
+        record(campaign, student, "red")
+    for _ in range(5):
+        record(campaign, StudentFactory(school_class=world.class_a1_5), "green")
+    return campaign, previous
+
+
+def insights_of(client, user, campaign, **params):
+    client.force_login(user)
+    response = client.get(reverse("screening:report", args=[campaign.pk]), params)
+    assert response.status_code == 200
+    return response.context["insights"]
+
+
+def critical(insights):
+    return {(c.instrument[:3], c.number): c.count for c in insights.critical_items}
+
+
+def test_the_district_sees_every_figure_unsuppressed(client, world, screened):
+    campaign, previous = screened
+    insights = insights_of(client, world.centre_district_a, campaign, district=world.district_a.pk)
+    phq9 = insights.distributions[0]
+    assert phq9.values[0] == 0 and phq9.counts[0] == 13 and sum(phq9.counts) == 13  # every calm answer scores 0
+    asq = insights.distributions[-1]
+    assert dict(zip(asq.values, asq.counts, strict=True))[1] == 2  # the two red pupils: item 1 (item 5 is acuity)
+    assert "<svg" in phq9.chart and "<script" not in phq9.chart
+    assert [count for (_, number), count in critical(insights).items() if number in (1, 5)] == [2, 2]
+    groups = {g.label: (g.completed, g.tiers) for g in insights.groups}
+    assert groups["留守儿童"] == (3, [1, 0, 0, 2])
+    assert list(groups)[-1] != "留守儿童" and list(groups.values())[-1] == (10, [10, 0, 0, 0])  # the rest, last
+    # The same population a year earlier: 8 of the 15 invited completed then (4 green, 4 yellow); 13 of 15 now.
+    assert insights.trend.campaign == previous
+    assert insights.trend.completion == 53.3 and insights.trend.shares == [50.0, 50.0, 0.0, 0.0]
+    assert insights.trend.now_shares == [84.6, 0.0, 0.0, 15.4]
+
+
+def test_a_grade_hides_small_counts_in_every_figure(client, world, screened):
+    campaign, _ = screened
+    insights = insights_of(client, world.counselor_a1, campaign, school=world.school_a1.pk, grade=7)
+    assert insights.suppressed
+    asq = dict(zip(insights.distributions[-1].values, insights.distributions[-1].counts, strict=True))
+    assert asq[0] == 11 and asq[1] == "<5"
+    assert sum(1 for count in asq.values() if count == "<5") == 2  # and one more, so 13 - 11 cannot give it back
+    shown = critical(insights)
+    assert shown[("自杀风", 1)] == "<5" and shown[("自杀风", 5)] == "<5"
+    assert 2 not in shown.values()
+    left_behind = next(g for g in insights.groups if g.label == "留守儿童")
+    assert left_behind.tiers[0] == "<5" and left_behind.tiers[3] == "<5"
+
+
+def test_a_school_hides_small_counts_of_special_groups_only(client, world, screened):
+    campaign, _ = screened
+    insights = insights_of(client, world.principal_a1, campaign, school=world.school_a1.pk)
+    assert not insights.suppressed
+    assert [count for (_, number), count in critical(insights).items() if number in (1, 5)] == [2, 2]
+    left_behind = next(g for g in insights.groups if g.label == "留守儿童")
+    assert 1 not in left_behind.tiers and 2 not in left_behind.tiers
+
+
+def test_a_homeroom_teacher_gets_no_figures(client, world, screened):
+    campaign, _ = screened
+    assert insights_of(client, world.homeroom_a1_3, campaign) is None
+
+
+def test_the_printable_page_has_the_table_and_the_charts_and_is_logged(client, world, screened):
+    campaign, _ = screened
+    client.force_login(world.centre_district_a)
+    response = client.get(reverse("screening:report_print", args=[campaign.pk]), {"district": world.district_a.pk})
+    page = response.content.decode()
+    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
+    assert world.school_a1.name in page and page.count("<svg") >= 4 and "topbar" not in page
+    assert AccessLogEntry.objects.filter(actor="centre_district_a", object_type="screening.report",
+                                         action="view").exists()  # fmt: skip
+
+
+@pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
+def test_the_pdf_is_legible_in_chinese_with_its_font_embedded(client, world, screened):
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    campaign, _ = screened
+    client.force_login(world.centre_district_a)
+    response = client.get(reverse("screening:report_pdf", args=[campaign.pk]), {"district": world.district_a.pk})
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert f"screening-report-{campaign.pk}-district" in response["Content-Disposition"]
+    document = pdfium.PdfDocument(response.content)
+    first = document[0]
+    text = first.get_textpage().get_text_range()
+    assert "完成情况报告" in text and world.school_a1.name in text
+    fonts = {}
+    for obj in first.get_objects():
+        if obj.type == raw.FPDF_PAGEOBJ_TEXT:
+            font = raw.FPDFTextObj_GetFont(obj.raw)
+            name = ctypes.create_string_buffer(256)
+            raw.FPDFFont_GetBaseFontName(font, name, 256)
+            fonts[name.value.decode()] = raw.FPDFFont_GetIsEmbedded(font)
+    assert any("CJK" in name for name in fonts) and all(fonts.values())  # every font travels with the file
+    image = first.render(scale=1).to_pil()
+    assert image.width > 500 and len(set(image.convert("L").getdata())) > 2  # it draws something
+    assert AccessLogEntry.objects.filter(actor="centre_district_a", object_type="screening.report",
+                                         action="export").exists()  # fmt: skip
