@@ -4,6 +4,7 @@ timeline; scoped everywhere (another school's task or case is a 404), refusals a
 import datetime
 
 import pytest
+from django.db import connection
 from django.urls import get_resolver
 from viewflow.workflow.status import STATUS
 
@@ -198,7 +199,9 @@ def test_the_task_pages_cost_the_same_queries_at_10_and_1000_tasks(client, world
     assign_half()
     large = {path: _queries(client, path) for path in pages}
     assert large == small
-    assert max(large.values()) <= 16, large  # of them 4 write the access-log entry of the rows shown
+    # Of them 4 write the access-log entry of the rows shown (PostgreSQL: one more, the chain's advisory lock); the
+    # case list reads its school filter's choices.
+    assert max(large.values()) <= 16 + (connection.vendor == "postgresql"), large
 
 
 def test_a_homeroom_teacher_refers_a_student_of_their_class_and_the_case_waits_for_triage(client, world):
