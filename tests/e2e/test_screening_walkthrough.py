@@ -103,7 +103,8 @@ def test_campaign_codes_phone_answers_flagged_list_and_report(live_server, brows
     assert "王*明" in student.content()
     student.screenshot(path=str(SHOTS / "3-confirm.png"), full_page=True)
     student.click("button[value=yes]")
-    assert student.locator("#step-2").is_hidden()
+    # The form page's script hides parts 2 and 3 once it has loaded: wait for that, not for the click to return.
+    playwright_api.expect(student.locator("#step-2")).to_be_hidden()
     assert student.locator("#progress-text").inner_text() == "第 1 部分，共 3 部分"
     for n in range(1, 10):
         student.check(f"input[name=PHQ9-{n}][value='1']")
