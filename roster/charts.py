@@ -11,6 +11,7 @@ May import: nothing of ours.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import uuid
@@ -18,12 +19,15 @@ import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 
+from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 
 FONT_STACK = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei",
               "PingFang SC", "SimHei", "DejaVu Sans"]  # fmt: skip
 TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
 BAR_COLOUR = "#2e6b5e"
+CHART_VERSION = 1  # part of the cache key: raise it when the drawing changes
+CHART_CACHE_SECONDS = 7 * 24 * 3600
 
 logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "findfont: Font family … not found"
 
@@ -51,13 +55,16 @@ def _svg(figure) -> SafeString:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     markup = buffer.getvalue()
-    markup = markup[markup.index("<svg") :]
-    # matplotlib numbers its element ids per figure ("patch_1", clip paths): several charts on one page would
-    # share ids, and a chart could clip itself with another's rectangle. Each chart's ids get their own prefix.
+    return mark_safe(markup[markup.index("<svg") :])  # noqa: S308 (markup made here, labels escaped by matplotlib)
+
+
+def _unique_ids(markup: str) -> SafeString:
+    """matplotlib numbers its element ids per figure ("patch_1", clip paths): several charts on one page would share
+    ids, and a chart could clip itself with another's rectangle. Each chart shown gets its own prefix."""
     prefix = f"c{uuid.uuid4().hex[:8]}-"
     markup = markup.replace(' id="', f' id="{prefix}').replace("url(#", f"url(#{prefix}")
     markup = markup.replace('href="#', f'href="#{prefix}')
-    return mark_safe(markup)  # noqa: S308 (markup made here, labels escaped by matplotlib)
+    return mark_safe(markup)  # noqa: S308 (markup made by _svg)
 
 
 def bar_chart(
@@ -71,9 +78,20 @@ def bar_chart(
     height: float = 3.0,
 ) -> SafeString:
     """Grouped bars: one group per category, one bar per (label, values, colour) series. A value of None is not
-    drawn; `notes` (one per category, e.g. "<5") are written above the group instead."""
-    with _style():
-        return _bar_chart(categories, series, title=title, ylabel=ylabel, notes=notes, width=width, height=height)
+    drawn; `notes` (one per category, e.g. "<5") are written above the group instead.
+
+    Drawn once per distinct input: matplotlib takes ~0.1 s a chart, and a report's charts are the same until its
+    numbers change. The cache holds only what the chart shows (labels and counts already suppressed)."""
+    drawing = (tuple(categories), tuple((label, tuple(values), colour) for label, values, colour in series), title,
+               ylabel, tuple(notes or ()), width, height, CHART_VERSION)  # fmt: skip
+    key = "chart:" + hashlib.sha256(repr(drawing).encode()).hexdigest()
+    markup = cache.get(key)
+    if markup is None:
+        with _style():
+            markup = str(_bar_chart(categories, series, title=title, ylabel=ylabel, notes=notes, width=width,
+                                    height=height))  # fmt: skip
+        cache.set(key, markup, CHART_CACHE_SECONDS)
+    return _unique_ids(markup)
 
 
 def _bar_chart(categories, series, *, title, ylabel, notes, width, height) -> SafeString:

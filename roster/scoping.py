@@ -337,6 +337,20 @@ def within_readers_scope(user, model_or_qs, of_model: type[Model]) -> QuerySet:
     return qs.filter(subtree_q(qs.model, scope.nodes(_READERS.get(of_model))))
 
 
+def readers_q(user, model: type[Model], of_model: type[Model]) -> Q:
+    """within_readers_scope as a condition on `model`'s own paths, for a filter inside an aggregate (a count of the
+    readable among the visible). Q() where it narrows nothing of visible(user, model): the user holds a reader's role
+    wherever they hold any (a centre, a principal, a psychology teacher), so the database is not asked to check it."""
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return Q()
+    readers_nodes = scope.nodes(_READERS.get(of_model))
+    plain = model not in _READERS and model not in _TEAMS and model not in _ACCESS_GRANTS
+    if plain and readers_nodes == scope.nodes():
+        return Q()
+    return subtree_q(model, readers_nodes)
+
+
 def within_roles(user, model_or_qs, roles) -> QuerySet:
     """Rows of `model_or_qs` inside the subtrees where the user holds any of `roles`.
 

@@ -12,14 +12,15 @@ May import: roster, screening.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, CharField, Count, F, Func, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.http import Http404
+from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -33,8 +34,8 @@ from screening.reports import (
     ROW_CLASS,
     ROW_GRADE,
     Report,
-    campaign_report,
     node_students,
+    node_totals,
     readable_students,
 )
 from screening.services import campaign_definitions
@@ -108,62 +109,110 @@ def _suppressed_counts(counts: list[int], suppress: bool) -> list[int | str]:
     return _shown(counts, {int(key) for key in hidden}, k)
 
 
-def _distributions(results: QuerySet[ScreeningResult], definitions, suppress: bool) -> list[Distribution]:
-    found = []
-    for instrument in definitions.instruments.values():
-        for scale in instrument.scales:
-            lookup = f"scores__{instrument.code}__scales__{scale.code}"
-            grouped = results.exclude(**{f"{lookup}__isnull": True}).values(v=KT(lookup)).annotate(n=Count("pk"))
-            by_value = {int(row["v"]): row["n"] for row in grouped if row["v"] not in (None, "")}
-            if not by_value:
-                continue
-            low = min(min(by_value), sum(instrument.item(i).min_value for i in scale.items))
-            high = max(max(by_value), sum(instrument.item(i).max_value for i in scale.items))
-            values = list(range(low, high + 1))
-            counts = _suppressed_counts([by_value.get(v, 0) for v in values], suppress)
-            title = _text(instrument.name)
-            if len(instrument.scales) > 1:
-                title = f"{title} · {scale.code}"
-            found.append(Distribution(title, values, counts))
-    return found
+def _scales(definitions) -> list[tuple]:
+    return [(instrument, scale) for instrument in definitions.instruments.values() for scale in instrument.scales]
 
 
-def _critical_items(results: QuerySet[ScreeningResult], definitions, suppress: bool) -> list[CriticalItem]:
-    items = [(instrument, item) for instrument in definitions.instruments.values() for item in instrument.items
-             if item.critical]  # fmt: skip
-    if not items:
-        return []
-    aggregates = {}
+def _critical(definitions) -> list[tuple]:
+    return [(instrument, item) for instrument in definitions.instruments.values() for item in instrument.items
+            if item.critical]  # fmt: skip
+
+
+@dataclass
+class _Breakdown:
+    by_scale: list[dict[int, int]]  # per instrument scale: {score: results}
+    critical: list[int]  # per critical item: results that answered it above zero
+    groups: dict[int | None, dict[str, int]]  # per special group (None: in none): {tier: results}
+
+
+def _breakdown(results: QuerySet[ScreeningResult], definitions, groups: list[int]) -> _Breakdown:
+    """Score distributions, critical items and special groups × tiers in one pass over the results: grouped by one
+    text key joining every scale's score, every critical item's flag, each special group's membership and the tier,
+    then added up here (a few thousand distinct keys at most, where a query each would read every result's JSON again).
+    """
+    scales, items = _scales(definitions), _critical(definitions)
+    parts = [KT(f"scores__{instrument.code}__scales__{scale.code}") for instrument, scale in scales]
     for index, (instrument, item) in enumerate(items):
         positive = [option.key for option in item.options if option.value > 0]
         results = results.annotate(**{f"answer_{index}": _answer(instrument.code, item.number)})
-        aggregates[f"n_{index}"] = Count("pk", filter=Q(**{f"answer_{index}__in": positive}))
-    counted = results.aggregate(**aggregates)
-    counts = [counted[f"n_{i}"] for i in range(len(items))]
+        parts.append(_flag(Q(**{f"answer_{index}__in": positive})))
+    members = Student.special_groups.through.objects
+    for group in groups:  # `student_id IN (…)`: one hash of the group's members, probed per result
+        parts.append(_flag(Q(student_id__in=members.filter(specialgroup_id=group).values("student_id"))))
+    parts.append(F("tier"))
+    # One text key: the planner then expects few groups and hashes them, where a key of many columns made it sort
+    # every result on disk.
+    key = _Joined(*(Coalesce(part, Value("")) for part in parts))
+    found = _Breakdown([defaultdict(int) for _ in scales], [0] * len(items), defaultdict(lambda: defaultdict(int)))
+    grouped = results.annotate(key=key).values("key").annotate(n=Count("pk")).order_by()
+    for joined, n in grouped.values_list("key", "n"):
+        values = joined.split("|")
+        for index in range(len(scales)):
+            if values[index]:
+                found.by_scale[index][int(values[index])] += n
+        offset = len(scales)
+        for index in range(len(items)):
+            found.critical[index] += n if values[offset + index] == "1" else 0
+        offset += len(items)
+        tier = values[offset + len(groups)]
+        in_groups = [group for index, group in enumerate(groups) if values[offset + index] == "1"]
+        for group in in_groups or [None]:
+            found.groups[group][tier] += n
+    return found
+
+
+class _Joined(Func):
+    """Texts joined by "|", flat (Django's Concat nests a pair per argument, past SQLite's parser depth)."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " || '|' || "
+    output_field = CharField()
+
+
+def _flag(condition: Q) -> Case:
+    return Case(When(condition, then=Value("1")), default=Value("0"), output_field=CharField())
+
+
+def _distributions(definitions, by_scale: list[dict[int, int]], suppress: bool) -> list[Distribution]:
+    found = []
+    for (instrument, scale), by_value in zip(_scales(definitions), by_scale, strict=True):
+        if not by_value:
+            continue
+        low = min(min(by_value), sum(instrument.item(i).min_value for i in scale.items))
+        high = max(max(by_value), sum(instrument.item(i).max_value for i in scale.items))
+        values = list(range(low, high + 1))
+        counts = _suppressed_counts([by_value.get(v, 0) for v in values], suppress)
+        title = _text(instrument.name)
+        if len(instrument.scales) > 1:
+            title = f"{title} · {scale.code}"
+        found.append(Distribution(title, values, counts))
+    return found
+
+
+def _critical_items(definitions, counts: list[int], suppress: bool) -> list[CriticalItem]:
+    if not counts:
+        return []
     shown = _suppressed_counts(counts, suppress)
     return [
         CriticalItem(_text(instrument.name), item.number, _text(item.text), count)
-        for (instrument, item), count in zip(items, shown, strict=True)
+        for (instrument, item), count in zip(_critical(definitions), shown, strict=True)
     ]
 
 
-def _groups(user, students: QuerySet[Student], campaign: Campaign, suppress: bool) -> list[GroupRow]:
-    this_campaign = Q(screening_results__campaign_id=campaign.pk)
-    aggregates = {"completed": Count("pk", filter=this_campaign)}
-    for tier in REPORT_TIERS:
-        aggregates[tier] = Count("pk", filter=this_campaign & Q(screening_results__tier=tier))
-    rows = list(students.values("special_groups").annotate(**aggregates).order_by("special_groups"))
-    names = dict(SpecialGroup.objects.values_list("pk", "name"))
+def _groups(counts: dict[int | None, dict[str, int]], names: dict[int, str], suppress: bool) -> list[GroupRow]:
+    """Completed and tiers per special group with results (a student in several counts in each), then those in none."""
+    keys = [g for g in names if g in counts] + ([None] if None in counts else [])
+    tables = [{t: counts[g].get(t, 0) for t in REPORT_TIERS} for g in keys]
     k = settings.REPORT_MIN_CELL
-    tables = [{t: row[t] for t in REPORT_TIERS} for row in rows]
-    hidden, _total = suppress_table(tables, REPORT_TIERS, k) if suppress else ([set()] * len(rows), set())
-    found = []
-    for row, row_hidden in zip(rows, hidden, strict=True):
-        label = names.get(row["special_groups"]) or _("Not in a special group")
-        completed = row["completed"]
-        found.append(GroupRow(label, completed, [f"<{k}" if t in row_hidden else row[t] for t in REPORT_TIERS]))
-    found.sort(key=lambda r: r.label == _("Not in a special group"))  # the groups first, the rest last
-    return found
+    hidden, _total = suppress_table(tables, REPORT_TIERS, k) if suppress else ([set()] * len(keys), set())
+    return [
+        GroupRow(
+            names.get(g, "") if g is not None else _("Not in a special group"),
+            sum(table.values()),
+            [f"<{k}" if t in row_hidden else table[t] for t in REPORT_TIERS],
+        )  # fmt: skip
+        for g, table, row_hidden in zip(keys, tables, hidden, strict=True)
+    ]
 
 
 def _previous_campaign(user, campaign: Campaign) -> Campaign | None:
@@ -182,17 +231,14 @@ def _shares(tiers: dict[str, int] | None, completed: int) -> list[float]:
     return [round(tiers[t] * 100 / completed, 1) for t in REPORT_TIERS]
 
 
-def _trend(user, campaign: Campaign, report: Report, params) -> Trend | None:
+def _trend(user, campaign: Campaign, report: Report) -> Trend | None:
     previous = _previous_campaign(user, campaign)
     if previous is None:
         return None
-    try:
-        before = campaign_report(user, previous, params)
-    except Http404:  # the node was not in that campaign (a grade it did not screen)
+    before = node_totals(user, previous, report.drill)  # none invited: that campaign did not screen this node
+    if not before.invited or before.tiers is None or report.total.tiers is None:
         return None
-    if not before.total.invited or before.total.tiers is None or report.total.tiers is None:
-        return None
-    return Trend(previous, before.total.completion, _shares(before.total.tiers, before.total.completed),
+    return Trend(previous, before.completion, _shares(before.tiers, before.completed),
                  _shares(report.total.tiers, report.total.completed))  # fmt: skip
 
 
@@ -214,15 +260,17 @@ def report_insights(user, campaign: Campaign, report: Report, params) -> Insight
     below_school = report.drill.rows == ROW_CLASS  # the node itself is a grade or a class
     definitions = campaign_definitions(campaign)
     insights = Insights(suppressed=below_school)
-    insights.distributions = _distributions(results, definitions, below_school)
+    group_names = dict(SpecialGroup.objects.values_list("pk", "name"))  # a short fixed vocabulary
+    breakdown = _breakdown(results, definitions, list(group_names))
+    insights.distributions = _distributions(definitions, breakdown.by_scale, below_school)
     k = settings.REPORT_MIN_CELL
     for distribution in insights.distributions:
         counts = [None if isinstance(c, str) else c for c in distribution.counts]
         distribution.chart = histogram(distribution.values, counts, title=distribution.title, ylabel=_("Students"),
                                        hidden_label=f"<{k}")  # fmt: skip
-    insights.critical_items = _critical_items(results, definitions, below_school)
+    insights.critical_items = _critical_items(definitions, breakdown.critical, below_school)
     at_school_or_below = report.drill.rows in (ROW_GRADE, ROW_CLASS)
-    insights.groups = _groups(user, students, campaign, at_school_or_below)
-    insights.trend = _trend(user, campaign, report, params)
+    insights.groups = _groups(breakdown.groups, group_names, at_school_or_below)
+    insights.trend = _trend(user, campaign, report)
     insights.tier_chart = _tier_chart(report)
     return insights

@@ -490,7 +490,31 @@ def node_students(user, campaign: Campaign, drill: Drill) -> QuerySet[Student]:
 
 def readable_students(user, students: QuerySet[Student]) -> QuerySet[Student]:
     """Those of `students` whose screening results the user reads (the ScreeningResult readers rule)."""
-    return students.filter(pk__in=scoping.within_readers_scope(user, Student, ScreeningResult).order_by().values("pk"))
+    return students.filter(scoping.readers_q(user, Student, ScreeningResult))
+
+
+def _counts(user, campaign: Campaign, shows_tiers: bool) -> tuple[FilteredRelation, dict]:
+    """The report's aggregates over students: invited, completed and, for readers, the readable and each tier among
+    the readable (a condition on the student's own school and district, not a subquery of every readable student)."""
+    this_result = FilteredRelation("screening_results", condition=Q(screening_results__campaign_id=campaign.pk))
+    aggregates = {"n_invited": Count("pk"), "n_completed": Count("this_result")}
+    if shows_tiers:
+        readable = scoping.readers_q(user, Student, ScreeningResult)
+        aggregates["n_readable"] = Count("pk", filter=readable)
+        for tier in REPORT_TIERS:
+            aggregates[f"n_{tier}"] = Count("this_result", filter=readable & Q(this_result__tier=tier))
+    return this_result, aggregates
+
+
+def node_totals(user, campaign: Campaign, drill: Drill) -> ReportRow:
+    """The totals of one campaign under a node (one query): what the trend compares, without the rows, the drill
+    checks or the breadcrumb of a whole report. Tiers are None unless the user reads every student's result."""
+    this_result, aggregates = _counts(user, campaign, shows_tiers=True)
+    values = node_students(user, campaign, drill).annotate(this_result=this_result).aggregate(**aggregates)
+    tiers = None
+    if values["n_invited"] and values["n_readable"] == values["n_invited"]:
+        tiers = {t: values[f"n_{t}"] for t in REPORT_TIERS}
+    return ReportRow([_("Total")], values["n_invited"], values["n_completed"], tiers)
 
 
 def campaign_report(user, campaign: Campaign, params) -> Report:
@@ -503,13 +527,7 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
     drill, start, sample = report_drill(user, campaign, params)
     shows_tiers = reads_campaign_results(user, campaign)
     invited = node_students(user, campaign, drill)
-    this_result = FilteredRelation("screening_results", condition=Q(screening_results__campaign_id=campaign.pk))
-    aggregates = {"n_invited": Count("pk"), "n_completed": Count("this_result")}
-    if shows_tiers:
-        readable = Q(pk__in=scoping.within_readers_scope(user, Student, ScreeningResult).order_by().values("pk"))
-        aggregates["n_readable"] = Count("pk", filter=readable)
-        for tier in REPORT_TIERS:
-            aggregates[f"n_{tier}"] = Count("this_result", filter=readable & Q(this_result__tier=tier))
+    this_result, aggregates = _counts(user, campaign, shows_tiers)
     grouped = (
         invited.annotate(this_result=this_result)
         .values(*_ROW_KEYS[drill.rows])

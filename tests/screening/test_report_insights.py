@@ -134,6 +134,6 @@ def test_the_pdf_is_legible_in_chinese_with_its_font_embedded(client, world, scr
             fonts[name.value.decode()] = raw.FPDFFont_GetIsEmbedded(font)
     assert any("CJK" in name for name in fonts) and all(fonts.values())  # every font travels with the file
     image = first.render(scale=1).to_pil()
-    assert image.width > 500 and len(set(image.convert("L").getdata())) > 2  # it draws something
+    assert image.width > 500 and len(set(image.convert("L").get_flattened_data())) > 2  # it draws something
     assert AccessLogEntry.objects.filter(actor="centre_district_a", object_type="screening.report",
                                          action="export").exists()  # fmt: skip

@@ -225,6 +225,28 @@ def test_tier_counts_show_only_on_rows_the_user_reads_whole(client, world, campa
     assert report.total.tier_counts is None
 
 
+def test_the_readers_condition_is_dropped_only_where_it_narrows_nothing(world, campaign):
+    """scoping.readers_q: no condition for a reader in every subtree they hold; the reader's subtrees for a teacher
+    who also holds a homeroom class elsewhere; nothing for a homeroom teacher alone."""
+    from roster import scoping, services
+    from roster.models import Student
+    from screening.models import ScreeningResult
+
+    def readable(user):
+        return set(scoping.visible(user, Student).filter(scoping.readers_q(user, Student, ScreeningResult)))
+
+    assert scoping.readers_q(world.counselor_a1, Student, ScreeningResult).children == []
+    assert readable(world.counselor_a1) == set(Student.objects.filter(school=world.school_a1))
+    teacher = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor_and_homeroom")
+    services.role_grant(actor=None, user=teacher, role=Role.HOMEROOM_TEACHER, node=world.class_b1)
+    assert (
+        set(scoping.visible(teacher, Student))
+        > readable(teacher)
+        == set(Student.objects.filter(school=world.school_a1))
+    )
+    assert readable(world.homeroom_a1_3) == set()
+
+
 def test_another_schools_counselor_sees_nothing_of_a1(client, world, campaign):
     report = get_report(client, world.counselor_a2, campaign)
     assert table(report) == [("东湖第二中学", grade_label(8), 1, 1, 100.0, [1, 0, 0, 0])]
