@@ -33,6 +33,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest, NullIf
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from cases.models import (
     ACTIVE_STATUSES,
@@ -232,6 +233,26 @@ def referral_stage():
         When(referred_on__isnull=False, then=Value(ReferralStage.AWAITING_FEEDBACK)),
         default=Value(ReferralStage.TO_BE_MADE),
     )
+
+
+STAGE_LABELS = {
+    ReferralStage.PENDING: _("Waiting for approval"),
+    ReferralStage.TO_BE_MADE: _("Approved, not yet referred"),
+    ReferralStage.AWAITING_FEEDBACK: _("Referred, awaiting feedback"),
+    ReferralStage.FEEDBACK_RECEIVED: _("Feedback received"),
+    ReferralStage.REJECTED: _("Rejected"),
+}
+
+
+def stage_of(referral: Referral) -> str:
+    """referral_stage's rule for one referral already read."""
+    if referral.decision == Decision.PENDING:
+        return ReferralStage.PENDING
+    if referral.decision == Decision.REJECTED:
+        return ReferralStage.REJECTED
+    if referral.feedback_received_on is not None or referral.feedback:
+        return ReferralStage.FEEDBACK_RECEIVED
+    return ReferralStage.AWAITING_FEEDBACK if referral.referred_on is not None else ReferralStage.TO_BE_MADE
 
 
 def ledger_referrals(user) -> QuerySet[Referral]:

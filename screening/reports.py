@@ -151,6 +151,7 @@ def flagged_results_for(
 
 @dataclass(frozen=True)
 class FlaggedRow:
+    student_id: int
     school: str
     school_class: str
     student_no: str
@@ -189,6 +190,7 @@ def flagged_page(results: QuerySet[ScreeningResult], page_number) -> tuple[Page,
         student = result.student
         rows.append(
             FlaggedRow(
+                student_id=result.student_id,
                 school=str(student.school),
                 school_class=str(student.school_class),
                 student_no=student.student_no,

@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
@@ -32,6 +33,7 @@ from viewflow.workflow.flow.views import mixins
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from cases import individual
 from cases import services as case_services
 from cases.models import Case, CaseStatus, Decision, Referral
 from roster import audit, scoping
@@ -478,6 +480,8 @@ def case_detail(request, process_pk: int, **kwargs):
         "restricted_label": selectors.RESTRICTED,
         "chart_url": _flow_url("process_chart", process.pk),
         "review_url": _flow_url("case_review", process.pk) if is_auditor(request.user) else "",
+        "student_report_url": reverse("reports:student_report", args=[case.student_id])
+        if individual.reads_student(request.user, case.student_id) else "",
         "now": timezone.now(),
         "reopen_url": _flow_url("case_reopen", process.pk) if case.status == CaseStatus.CLOSED and any(
             case_services.holds(request.user, role, case) for role in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)

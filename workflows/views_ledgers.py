@@ -99,13 +99,7 @@ class KeyHelpFilterForm(LedgerFilterForm):
     contact_overdue_only = forms.BooleanField(label=_("No contact within the follow-up interval"), required=False)
 
 
-STAGE_LABELS = {
-    ledgers.ReferralStage.PENDING: _("Waiting for approval"),
-    ledgers.ReferralStage.TO_BE_MADE: _("Approved, not yet referred"),
-    ledgers.ReferralStage.AWAITING_FEEDBACK: _("Referred, awaiting feedback"),
-    ledgers.ReferralStage.FEEDBACK_RECEIVED: _("Feedback received"),
-    ledgers.ReferralStage.REJECTED: _("Rejected"),
-}
+STAGE_LABELS = ledgers.STAGE_LABELS
 
 
 class ReferralFilterForm(_DateRange, LedgerFilterForm):

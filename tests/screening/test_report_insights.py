@@ -11,6 +11,7 @@ from roster.models import AccessLogEntry, SpecialGroup
 from roster.pdf import pdf_available
 from tests.factories.roster import StudentFactory
 from tests.factories.screening import CampaignFactory
+from tests.pdfs import first_page_text_if_legible
 from tests.screening.test_reports import record
 
 
@@ -111,29 +112,12 @@ def test_the_printable_page_has_the_table_and_the_charts_and_is_logged(client, w
 
 @pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
 def test_the_pdf_is_legible_in_chinese_with_its_font_embedded(client, world, screened):
-    import ctypes
-
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as raw
-
     campaign, _ = screened
     client.force_login(world.centre_district_a)
     response = client.get(reverse("screening:report_pdf", args=[campaign.pk]), {"district": world.district_a.pk})
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert f"screening-report-{campaign.pk}-district" in response["Content-Disposition"]
-    document = pdfium.PdfDocument(response.content)
-    first = document[0]
-    text = first.get_textpage().get_text_range()
+    text = first_page_text_if_legible(response.content)
     assert "完成情况报告" in text and world.school_a1.name in text
-    fonts = {}
-    for obj in first.get_objects():
-        if obj.type == raw.FPDF_PAGEOBJ_TEXT:
-            font = raw.FPDFTextObj_GetFont(obj.raw)
-            name = ctypes.create_string_buffer(256)
-            raw.FPDFFont_GetBaseFontName(font, name, 256)
-            fonts[name.value.decode()] = raw.FPDFFont_GetIsEmbedded(font)
-    assert any("CJK" in name for name in fonts) and all(fonts.values())  # every font travels with the file
-    image = first.render(scale=1).to_pil()
-    assert image.width > 500 and len(set(image.convert("L").get_flattened_data())) > 2  # it draws something
     assert AccessLogEntry.objects.filter(actor="centre_district_a", object_type="screening.report",
                                          action="export").exists()  # fmt: skip
