@@ -61,7 +61,7 @@ class CriticalItem:
 @dataclass
 class GroupRow:
     label: str
-    completed: int
+    completed: int | str
     tiers: list[int | str]
 
 
@@ -69,8 +69,8 @@ class GroupRow:
 class Trend:
     campaign: Campaign
     completion: float
-    shares: list[float]  # per tier, of the completed
-    now_shares: list[float]
+    shares: list[float | None]  # per tier, of the completed; None where the count is suppressed
+    now_shares: list[float | None]
 
 
 @dataclass
@@ -199,16 +199,21 @@ def _critical_items(definitions, counts: list[int], suppress: bool) -> list[Crit
     ]
 
 
+GROUP_COLUMNS = ("completed", *REPORT_TIERS)  # a group's completed count is suppressed too: it counts its members
+
+
 def _groups(counts: dict[int | None, dict[str, int]], names: dict[int, str], suppress: bool) -> list[GroupRow]:
     """Completed and tiers per special group with results (a student in several counts in each), then those in none."""
     keys = [g for g in names if g in counts] + ([None] if None in counts else [])
     tables = [{t: counts[g].get(t, 0) for t in REPORT_TIERS} for g in keys]
+    for table in tables:
+        table["completed"] = sum(table.values())
     k = settings.REPORT_MIN_CELL
-    hidden, _total = suppress_table(tables, REPORT_TIERS, k) if suppress else ([set()] * len(keys), set())
+    hidden, _total = suppress_table(tables, GROUP_COLUMNS, k) if suppress else ([set()] * len(keys), set())
     return [
         GroupRow(
             names.get(g, "") if g is not None else _("Not in a special group"),
-            sum(table.values()),
+            *[f"<{k}" if column in row_hidden else table[column] for column in GROUP_COLUMNS[:1]],
             [f"<{k}" if t in row_hidden else table[t] for t in REPORT_TIERS],
         )  # fmt: skip
         for g, table, row_hidden in zip(keys, tables, hidden, strict=True)
@@ -225,21 +230,26 @@ def _previous_campaign(user, campaign: Campaign) -> Campaign | None:
     )
 
 
-def _shares(tiers: dict[str, int] | None, completed: int) -> list[float]:
+def _shares(tiers: dict[str, int] | None, completed: int, hidden: set[str]) -> list[float | None]:
     if not tiers or not completed:
-        return [0.0] * len(REPORT_TIERS)
-    return [round(tiers[t] * 100 / completed, 1) for t in REPORT_TIERS]
+        return [None if t in hidden else 0.0 for t in REPORT_TIERS]
+    return [None if t in hidden else round(tiers[t] * 100 / completed, 1) for t in REPORT_TIERS]
 
 
 def _trend(user, campaign: Campaign, report: Report) -> Trend | None:
+    """This campaign's completion and tier shares beside the previous one's, for the same node. Below the school
+    level a share is a count in disguise (25 % of 8 is 2): a share whose count is suppressed is not shown (None)."""
     previous = _previous_campaign(user, campaign)
     if previous is None:
         return None
     before = node_totals(user, previous, report.drill)  # none invited: that campaign did not screen this node
     if not before.invited or before.tiers is None or report.total.tiers is None:
         return None
-    return Trend(previous, before.completion, _shares(before.tiers, before.completed),
-                 _shares(report.total.tiers, report.total.completed))  # fmt: skip
+    hidden_before: set[str] = set()
+    if report.drill.rows == ROW_CLASS:  # the node is a grade or a class
+        (hidden_before,), _total = suppress_table([before.tiers], REPORT_TIERS, settings.REPORT_MIN_CELL)
+    return Trend(previous, before.completion, _shares(before.tiers, before.completed, hidden_before),
+                 _shares(report.total.tiers, report.total.completed, report.total.hidden))  # fmt: skip
 
 
 def _tier_chart(report: Report) -> str:

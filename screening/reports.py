@@ -407,7 +407,7 @@ _ROW_KEYS = {
     ROW_SCHOOL: ("school_id", "school__code", "school__name", "school__campus"),
     ROW_GRADE: ("school_id", "school__code", "school__name", "school__campus", "school_class__grade"),
     ROW_CLASS: (
-        "school_class_id", "school__code", "school__name", "school__campus", "school_class__grade",
+        "school_class_id", "school_id", "school__code", "school__name", "school__campus", "school_class__grade",
         "school_class__number",
     ),
 }  # fmt: skip
@@ -436,7 +436,8 @@ def _row_labels(level: str, row: dict) -> tuple[list[str], dict | None]:
         "grade": row["school_class__grade"],
         "number": row["school_class__number"],
     }
-    return [_school_label(row), label], None
+    drill = {"school": row["school_id"], "grade": row["school_class__grade"], "class": row["school_class_id"]}
+    return [_school_label(row), label], drill
 
 
 def _label_headers(level: str) -> list[str]:
@@ -539,6 +540,8 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
     rows = []
     for values in grouped:
         labels, drill_params = _row_labels(drill.rows, values)
+        if drill.school_class is not None:
+            drill_params = None  # the one class shown: the report stands on it already
         tiers = None
         if shows_tiers and values["n_readable"] == values["n_invited"]:
             tiers = {t: values[f"n_{t}"] for t in REPORT_TIERS}

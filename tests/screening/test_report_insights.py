@@ -85,6 +85,36 @@ def test_a_grade_hides_small_counts_in_every_figure(client, world, screened):
     assert left_behind.tiers[0] == "<5" and left_behind.tiers[3] == "<5"
 
 
+def test_a_class_hides_small_counts_in_every_figure_and_the_shares_that_would_give_them_back(client, world, screened):
+    """Class 7-3 by hand: 9 invited, 8 answered: 6 green, 2 red (both left-behind, with one green). A year earlier 8 of
+    them answered: 4 green, 4 yellow. Shown: what describes 5 or more; the rest "<5", its share "—"."""
+    campaign, _ = screened
+    params = {"school": world.school_a1.pk, "grade": 7, "class": world.class_a1_3.pk}
+    insights = insights_of(client, world.counselor_a1, campaign, **params)
+    assert insights.suppressed
+    assert insights.trend.shares == [None, None, 0.0, 0.0]  # 4 green and 4 yellow: both under 5
+    assert insights.trend.now_shares[0] == 75.0 and insights.trend.now_shares[3] is None  # 2 of 8 would be 25 %
+    left_behind = next(g for g in insights.groups if g.label == "留守儿童")
+    assert (left_behind.completed, left_behind.tiers[0], left_behind.tiers[3]) == ("<5", "<5", "<5")  # 3: 1 + 2
+    rest = next(g for g in insights.groups if g.label != "留守儿童")
+    # The other five answered green; shown, they would give the group's figures back from the class's totals above.
+    assert (rest.completed, rest.tiers[0]) == ("<5", "<5")
+    assert [critical(insights)[number] for number in (1, 5)] == ["<5", "<5"]
+    page = client.get(reverse("screening:report", args=[campaign.pk]), params).content.decode()
+    trend = page.split("report-trend")[1].split("</section>")[0]
+    assert "25.0" not in trend and "50.0" not in trend and trend.count("—") == 4  # 2 then, red and a partner now
+
+
+def test_the_city_sees_the_district_figures_for_the_whole_city(client, world, screened):
+    """The city centre at the top: the same hand-counted figures as the district (only district A screened)."""
+    campaign, _ = screened
+    insights = insights_of(client, world.city_centre, campaign)
+    assert not insights.suppressed
+    assert insights.distributions[0].counts[0] == 13 and [critical(insights)[n] for n in (1, 5)] == [2, 2]
+    assert {g.label: (g.completed, g.tiers) for g in insights.groups}["留守儿童"] == (3, [1, 0, 0, 2])
+    assert insights.trend.now_shares == [84.6, 0.0, 0.0, 15.4]
+
+
 def test_a_school_hides_small_counts_of_special_groups_only(client, world, screened):
     campaign, _ = screened
     insights = insights_of(client, world.principal_a1, campaign, school=world.school_a1.pk)

@@ -174,7 +174,14 @@ def test_drilling_to_a_grade_gives_one_row_per_class(client, world, campaign):
     report = get_report(client, world.principal_a1, campaign, school=world.school_a1.pk, grade=7)
     assert [r[2:] for r in table(report)] == [(3, 2, 66.7, [1, 0, 0, 1]), (2, 2, 100.0, [0, 1, 1, 0])]
     assert [r[1] for r in table(report)] == [str(world.class_a1_3), str(world.class_a1_5)]
-    assert all(r.drill is None for r in report.rows)  # classes are the lowest level: no student rows
+    # Each class opens its own report (its figures, suppressed); there it is the lowest level: no student rows.
+    assert [r.drill for r in report.rows] == [
+        {"school": world.school_a1.pk, "grade": 7, "class": world.class_a1_3.pk},
+        {"school": world.school_a1.pk, "grade": 7, "class": world.class_a1_5.pk},
+    ]
+    one_class = get_report(client, world.principal_a1, campaign, **{"school": world.school_a1.pk, "grade": 7,
+                                                                     "class": world.class_a1_3.pk})  # fmt: skip
+    assert [r[1] for r in table(one_class)] == [str(world.class_a1_3)] and one_class.rows[0].drill is None
 
 
 def test_the_homeroom_teacher_sees_only_their_class_completion_and_no_tiers(client, world, campaign):
