@@ -85,6 +85,7 @@ class Ids:
     school: int
     grade: int
     school_class: int
+    student: int  # a student of the principal's school with a result in both campaigns and a case
 
 
 def _report(c: Ids, query: str = "", page: str = "report/") -> str:
@@ -131,6 +132,9 @@ PAGES: list[tuple[str, str | Callable[[Ids], str], str]] = [
     ("principal", lambda c: _flagged(c), "flagged list, principal"),
     ("district_centre", lambda c: _report(c, f"district={c.district}", "report/print/"), "report print, district"),
     ("principal", lambda c: _report(c, f"school={c.school}", "report.pdf"), "report PDF, school"),
+    ("principal", lambda c: f"/reports/students/{c.student}/", "individual report, principal"),
+    ("city_centre", lambda c: f"/reports/students/{c.student}/", "individual report, city centre"),
+    ("principal", lambda c: f"/reports/students/{c.student}/report.pdf", "individual report PDF"),
     ("city_centre", _case_list, "case list, city centre"),
     ("district_centre", _case_list, "case list, district centre"),
     ("principal", _case_list, "case list, principal"),
@@ -175,7 +179,16 @@ def seeded_ids() -> Ids:
 
     grants = {g.user.username: g for g in RoleAssignment.objects.select_related("user", "school_class").filter(
         user__username__in=["district_centre", "principal", "homeroom"])}  # fmt: skip
+    from cases.models import Case
+
     previous = Campaign.objects.filter(name=PREVIOUS_NAME).values_list("pk", flat=True).first()
+    school = grants["principal"].school_id
+    with_history = Case.objects.filter(school_id=school).order_by("-pk").values_list("student_id", flat=True)
+    student = with_history.filter(plans__isnull=False).first() or with_history.first()
+    if student is None:  # a city too small to have a case in that school
+        from roster.models import Student
+
+        student = Student.objects.filter(school_id=school).values_list("pk", flat=True).first()
     return Ids(
         campaign=Campaign.objects.get(name=CAMPAIGN_NAME).pk,
         previous=previous,
@@ -183,6 +196,7 @@ def seeded_ids() -> Ids:
         school=grants["principal"].school_id,
         grade=grants["homeroom"].school_class.grade,
         school_class=grants["homeroom"].school_class_id,
+        student=student,
     )
 
 

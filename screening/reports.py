@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from roster import scoping
 from roster.masking import mask_name
 from roster.models import City, School, SchoolClass, Student, StudentStatus
+from roster.params import int_param
 from roster.roles import Level
 from screening.campaigns import campaigns_visible
 from screening.definitions import RiskTier, parse_ruleset
@@ -309,16 +310,6 @@ def _headers(label_headers: list[str], shows_tiers: bool) -> list[str]:
     return headers
 
 
-def _int_param(params, name: str) -> int | None:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise Http404 from None
-
-
 def _only(ids: set[int]) -> int | None:
     return next(iter(ids)) if len(ids) == 1 else None
 
@@ -363,8 +354,8 @@ def report_drill(user, campaign: Campaign, params) -> tuple[Drill, Drill, School
     campaign (forbidden and missing look the same).
     """
     start = _start_drill(user)
-    district, school = _int_param(params, "district"), _int_param(params, "school")
-    grade, school_class = _int_param(params, "grade"), _int_param(params, "class")
+    district, school = int_param(params, "district"), int_param(params, "school")
+    grade, school_class = int_param(params, "grade"), int_param(params, "class")
     asked = any(v is not None for v in (district, school, grade, school_class))
     if grade is not None and school is None and school_class is None:
         raise Http404

@@ -51,6 +51,7 @@ from viewflow.workflow.status import STATUS
 from cases.models import ACTIVE_STATUSES, Case, CaseStatus, CaseTeamMember, Decision, InterviewNote, Referral, TeamSeat
 from roster import scoping
 from roster.models import City, District, RoleAssignment, School
+from roster.params import int_param
 from roster.roles import Level, Role
 from screening.definitions import RiskTier
 
@@ -184,16 +185,6 @@ class Crumb:
     query: str | None  # None: not a link (the current node, or above the user's scope)
 
 
-def _int_param(params, name: str) -> int | None:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise Http404 from None
-
-
 def _school_label(name: str, campus: str) -> str:
     return f"{name}（{campus}）" if campus else name
 
@@ -223,7 +214,7 @@ def dashboard_node(user, params) -> tuple[Node, list[Crumb]]:
     """
     if not has_dashboard(user):
         raise Http404
-    asked = {level: _int_param(params, level) for level in (Level.SCHOOL, Level.DISTRICT, Level.CITY)}
+    asked = {level: int_param(params, level) for level in (Level.SCHOOL, Level.DISTRICT, Level.CITY)}
     if sum(v is not None for v in asked.values()) > 1:
         raise Http404
     if asked[Level.SCHOOL] is not None:

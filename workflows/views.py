@@ -409,6 +409,11 @@ class CaseListView(_LoggedList, mixins.StoreRequestPathMixin, mixins.ProcessView
     object_link_columns = ()
     filterset_class = CaseFilter
 
+    # A refused choice (another district's school, a forged id) or a malformed value lists nothing: ignoring it would
+    # list more than the link asked for (a dashboard's number points here).
+    def is_strict_filter(self):
+        return self.filterset.form.is_bound
+
     @property
     def model(self):
         return Case

@@ -417,7 +417,9 @@ def test_the_case_list_names_the_school_and_filters_by_the_schools_in_scope(
     assert case_url(a1_process) in by_tier and case_url(a2_process) not in by_tier
     # Naming another district's school filters nothing in: the choice is refused, the scope still holds.
     forged = page(client.get("/work/case/flows/", {"school": world.school_b1.pk}))
-    assert case_url(b1_process) not in forged
+    assert case_url(b1_process) not in forged and case_url(a1_process) not in forged  # nor more than asked for
+    for malformed in ({"school": "x"}, {"tier": "purple"}, {"psychologist": "999999"}, {"opened_in": "2026-13"}):
+        assert case_url(a1_process) not in page(client.get("/work/case/flows/", malformed)), malformed
     # A psychology teacher sees one school: no school column.
     client.force_login(world.counselor_a1)
     shown = page(client.get("/work/case/flows/"))
