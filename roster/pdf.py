@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from django.http import HttpResponse
+from django.contrib import messages
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 
 class PdfUnavailable(RuntimeError):
@@ -80,3 +82,10 @@ def pdf_response(request, template: str, context: dict, filename: str) -> HttpRe
     response = HttpResponse(pdf_bytes(html), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def unavailable_redirect(request, printable_url: str) -> HttpResponseRedirect:
+    """Where this server cannot make a PDF: to the printable page, which the browser prints to PDF, saying so."""
+    messages.error(request, _("This server cannot make PDF files (WeasyPrint or its Pango library is missing). "
+                              "Open the printable page and print it to PDF from the browser."))  # fmt: skip
+    return HttpResponseRedirect(printable_url)

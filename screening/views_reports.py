@@ -4,11 +4,10 @@ Thin views: who sees which rows is decided in screening.reports (built on roster
 """
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -16,7 +15,7 @@ from django.views.decorators.cache import never_cache
 
 from roster import audit
 from roster.models import AccessAction, AccessOutcome
-from roster.pdf import pdf_available, pdf_response
+from roster.pdf import pdf_available, pdf_response, unavailable_redirect
 from roster.spreadsheets import xlsx_bytes
 from screening import reports
 from screening.definitions import RiskTier
@@ -132,9 +131,7 @@ def report_print(request, campaign_id: int):
 def report_pdf(request, campaign_id: int):
     """The printable page as a PDF with the Chinese font embedded; a message where this server cannot make one."""
     if not pdf_available():
-        messages.error(request, _("This server cannot make PDF files (WeasyPrint or its Pango library is missing). "
-                                  "Open the printable page and print it to PDF from the browser."))  # fmt: skip
-        return redirect(reverse("screening:report_print", args=[campaign_id]) + _query(request))
+        return unavailable_redirect(request, reverse("screening:report_print", args=[campaign_id]) + _query(request))
     context = _report_context(request, campaign_id, AccessAction.EXPORT)
     level = "-".join(f"{k}{v}" for k, v in context["report"].drill.params().items()) or "all"
     filename = f"screening-report-{campaign_id}-{level}-{timezone.localdate().isoformat()}.pdf"

@@ -5,14 +5,12 @@ Thin views: who may read it and what it holds are decided in cases.individual (r
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Max
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -20,7 +18,7 @@ from cases import individual
 from cases.models import Case
 from roster import audit
 from roster.models import AccessAction, AccessOutcome, Student
-from roster.pdf import pdf_available, pdf_response
+from roster.pdf import pdf_available, pdf_response, unavailable_redirect
 from workflows.flows import CaseFlow
 from workflows.models import CaseProcess
 
@@ -66,9 +64,7 @@ def student_report_print(request, student_id: int):
 def student_report_pdf(request, student_id: int):
     """The printable page as a PDF (Chinese font embedded); a message where this server cannot make one."""
     if not pdf_available():
-        messages.error(request, _("This server cannot make PDF files (WeasyPrint or its Pango library is missing). "
-                                  "Open the printable page and print it to PDF from the browser."))  # fmt: skip
-        return redirect(reverse("reports:student_report_print", args=[student_id]))
+        return unavailable_redirect(request, reverse("reports:student_report_print", args=[student_id]))
     context = _context(request, student_id, AccessAction.EXPORT)
     filename = f"student-report-{student_id}-{timezone.localdate().isoformat()}.pdf"
     return pdf_response(request, "reports/individual_print.html", context, filename)

@@ -144,3 +144,14 @@ def test_the_report_runs_the_same_number_of_queries_whatever_the_history(client,
     large = queries(world.student_a1_3)  # two campaigns, a case with every kind of record
     case_services.closure_propose(world.counselor_a1, cases["red"], "情况稳定")
     assert small == large == queries(world.student_a1_3)
+
+
+def test_where_no_pdf_can_be_made_the_printable_page_is_offered_with_a_message(client, world, cases, monkeypatch):
+    from workflows import views_individual
+
+    monkeypatch.setattr(views_individual, "pdf_available", lambda: False)  # a server without Pango
+    client.force_login(world.counselor_a1)
+    response = client.get(url(world.student_a1_3, "reports:student_report_pdf"), follow=True)
+    assert response.redirect_chain == [(url(world.student_a1_3, "reports:student_report_print"), 302)]
+    assert "无法生成 PDF" in response.content.decode()
+    assert not AccessLogEntry.objects.filter(actor="counselor_a1", action="export").exists()
