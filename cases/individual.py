@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.ledgers import STAGE_LABELS, stage_of
@@ -39,7 +39,7 @@ from roster.charts import bar_chart
 from roster.masking import mask_name
 from roster.models import Student
 from roster.roles import Role
-from screening.definitions import Instrument, RiskTier, parse_ruleset
+from screening.definitions import Instrument, RiskTier, in_language, parse_ruleset, text_language
 from screening.models import CampaignInstrument, RuleSet, ScreeningResult
 
 NAME_ROLES = frozenset({Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL})  # as on a case page
@@ -115,15 +115,6 @@ def reads_student(user, student_id: int) -> bool:
     return students.filter(pk=student_id).exists()
 
 
-def _text(mapping: dict[str, str]) -> str:
-    language = (translation.get_language() or "zh-hans").lower()
-    return mapping.get("zh" if language.startswith("zh") else "en") or next(iter(mapping.values()), "")
-
-
-def _reason_language() -> str:
-    return "en" if (translation.get_language() or "").startswith("en") else "zh-hans"
-
-
 def _screenings(user, student: Student) -> list[Screening]:
     """Every result of the student the user reads, newest first (three queries whatever their number)."""
     results = list(
@@ -140,7 +131,7 @@ def _screenings(user, student: Student) -> list[Screening]:
             "pk", "definition"
         )
     }
-    language = _reason_language()
+    language = text_language()
     found = []
     for result in results:
         scores, critical = [], []
@@ -151,14 +142,14 @@ def _screenings(user, student: Student) -> list[Screening]:
                 if value is None:
                     continue
                 band = next((b for b in scale.bands if b.key == (stored.get("bands") or {}).get(scale.code)), None)
-                scores.append(ScaleScore(_text(instrument.name), scale.code if len(instrument.scales) > 1 else "",
-                                         value, _text(band.label) if band else ""))  # fmt: skip
+                scores.append(ScaleScore(in_language(instrument.name), scale.code if len(instrument.scales) > 1 else "",
+                                         value, in_language(band.label) if band else ""))  # fmt: skip
             answers = result.answers.get(code) or {}
             for item in instrument.items:
                 option = item.option(answers.get(str(item.number), "")) if item.critical else None
                 if option is not None and option.value > 0:
-                    critical.append(CriticalAnswer(_text(instrument.name), item.number, _text(item.text),
-                                                   _text(option.label)))  # fmt: skip
+                    critical.append(CriticalAnswer(in_language(instrument.name), item.number, in_language(item.text),
+                                                   in_language(option.label)))  # fmt: skip
         texts = reasons.get(result.ruleset_id, {})
         found.append(
             Screening(

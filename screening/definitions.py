@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
@@ -138,6 +139,17 @@ def _need(data: dict, key: str, where: str, kind=None):
     if kind is not None and not isinstance(value, kind):
         raise DefinitionError(f"{where}.{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
     return value
+
+
+def text_language() -> str:
+    """The definition-text key for the active UI language: definitions carry "zh-hans" and "en"."""
+    return "en" if (translation.get_language() or "").startswith("en") else "zh-hans"
+
+
+def in_language(texts: dict[str, str]) -> str:
+    """A definition text in the active UI language. Picked by key, never by position: PostgreSQL's jsonb stores keys
+    shortest first, so "en" comes before "zh-hans" in anything read back from the database."""
+    return texts.get(text_language()) or texts.get("zh-hans") or next(iter(texts.values()), "")
 
 
 def _texts(value, where: str) -> dict[str, str]:

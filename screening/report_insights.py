@@ -21,13 +21,12 @@ from django.db.models import Case, CharField, Count, F, Func, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from roster.charts import histogram, tier_bars
 from roster.models import SpecialGroup, Student
 from screening.campaigns import campaigns_visible
-from screening.definitions import RiskTier
+from screening.definitions import RiskTier, in_language
 from screening.models import Campaign, ScreeningResult
 from screening.reports import (
     REPORT_TIERS,
@@ -81,11 +80,6 @@ class Insights:
     trend: Trend | None = None
     tier_chart: str = ""
     suppressed: bool = False
-
-
-def _text(mapping: dict[str, str]) -> str:
-    language = (translation.get_language() or "zh-hans").lower()
-    return mapping.get("zh" if language.startswith("zh") else "en") or next(iter(mapping.values()), "")
 
 
 def _answer(instrument: str, item: int) -> RawSQL:
@@ -182,7 +176,7 @@ def _distributions(definitions, by_scale: list[dict[int, int]], suppress: bool) 
         high = max(max(by_value), sum(instrument.item(i).max_value for i in scale.items))
         values = list(range(low, high + 1))
         counts = _suppressed_counts([by_value.get(v, 0) for v in values], suppress)
-        title = _text(instrument.name)
+        title = in_language(instrument.name)
         if len(instrument.scales) > 1:
             title = f"{title} · {scale.code}"
         found.append(Distribution(title, values, counts))
@@ -194,7 +188,7 @@ def _critical_items(definitions, counts: list[int], suppress: bool) -> list[Crit
         return []
     shown = _suppressed_counts(counts, suppress)
     return [
-        CriticalItem(_text(instrument.name), item.number, _text(item.text), count)
+        CriticalItem(in_language(instrument.name), item.number, in_language(item.text), count)
         for (instrument, item), count in zip(_critical(definitions), shown, strict=True)
     ]
 

@@ -18,7 +18,6 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, FilteredRelation, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from roster import scoping
@@ -27,7 +26,7 @@ from roster.models import City, School, SchoolClass, Student, StudentStatus
 from roster.params import int_param
 from roster.roles import Level
 from screening.campaigns import campaigns_visible
-from screening.definitions import RiskTier, parse_ruleset
+from screening.definitions import RiskTier, parse_ruleset, text_language
 from screening.models import Campaign, RuleSet, ScreeningResult
 from screening.suppression import suppress_table
 
@@ -171,11 +170,6 @@ def _reason_texts(ruleset_ids: set[int]) -> dict[int, dict[str, dict[str, str]]]
     return texts
 
 
-def reason_language() -> str:
-    """The rule-set text key for the active UI language (rule sets carry zh-hans and en)."""
-    return "en" if (translation.get_language() or "").startswith("en") else "zh-hans"
-
-
 def flagged_page(results: QuerySet[ScreeningResult], page_number) -> tuple[Page, list[FlaggedRow]]:
     """One page (50) of flagged results as display rows: masked names, reasons in the active language.
 
@@ -184,7 +178,7 @@ def flagged_page(results: QuerySet[ScreeningResult], page_number) -> tuple[Page,
     page = Paginator(results, FLAGGED_PAGE_SIZE).get_page(page_number)
     results_on_page = list(page.object_list)
     texts = _reason_texts({r.ruleset_id for r in results_on_page})
-    language = reason_language()
+    language = text_language()
     rows = []
     for result in results_on_page:
         reasons = texts.get(result.ruleset_id, {})

@@ -24,14 +24,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from roster.client_ip import client_ip
 from roster.masking import mask_name
 from screening import portal
+from screening.definitions import in_language
 
 # Guessing codes: a whole school shares one address, so the limit counts only wrong codes, and is generous.
 FAILED_CODES_PER_ADDRESS = 60
 FAILED_CODES_WINDOW = 10 * 60
-
-
-def _texts(texts: dict[str, str]) -> str:
-    return texts.get(get_language()) or texts.get("zh-hans") or next(iter(texts.values()))
 
 
 def _address(request) -> str:
@@ -94,11 +91,11 @@ def _steps(campaign_id: int, ruleset_id: int, chosen=None, missing=()):
                 {
                     "name": name,
                     "number": item.number,
-                    "text": _texts(item.text),
+                    "text": in_language(item.text),
                     "options": [
                         {
                             "key": o.key,
-                            "label": _texts(o.label),
+                            "label": in_language(o.label),
                             "positive": o.value > min(x.value for x in options),
                             "checked": chosen.get(name) == o.key,
                         }
@@ -111,8 +108,8 @@ def _steps(campaign_id: int, ruleset_id: int, chosen=None, missing=()):
         steps.append(
             {
                 "code": code,
-                "name": _texts(instrument.name),
-                "instructions": _texts(instrument.instructions),
+                "name": in_language(instrument.name),
+                "instructions": in_language(instrument.instructions),
                 "items": items,
             }
         )

@@ -7,8 +7,9 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import translation
 
-from screening.definitions import INSTRUMENTS_DIR, RULESETS_DIR
+from screening.definitions import INSTRUMENTS_DIR, RULESETS_DIR, in_language
 from screening.models import Instrument, RuleSet
 
 
@@ -26,6 +27,18 @@ def test_the_shipped_definitions_load_once(db):
     second = _load()
     assert "added" not in second and "already stored" in second
     assert Instrument.objects.count() == 3
+
+
+@pytest.mark.parametrize("language, expected", [("zh-hans", "中度"), ("en", "Moderate")])
+def test_stored_texts_are_read_in_the_ui_language_whatever_the_key_order(db, language, expected):
+    """PostgreSQL's jsonb gives keys back shortest first ("en" before "zh-hans"); the text is chosen by key."""
+    _load()
+    phq9 = Instrument.objects.get(code="PHQ9").parsed()
+    moderate = next(band for band in phq9.scales[0].bands if band.key == "moderate")
+    with translation.override(language):
+        assert in_language(moderate.label) == expected
+        assert in_language({"en": "Moderate", "zh-hans": "中度"}) == expected
+
 
 
 def test_a_changed_file_with_the_same_version_is_refused_and_nothing_written(db, tmp_path):
