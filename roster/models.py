@@ -139,6 +139,14 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return f"{self.name}（{self.username}）" if self.name else self.username
 
+    def get_full_name(self) -> str:
+        # Django's default joins first_name and last_name, which stay empty here: pages, viewflow and the admin
+        # would otherwise never show a staff member's name.
+        return self.name.strip()
+
+    def get_short_name(self) -> str:
+        return self.get_full_name() or self.username
+
 
 class UserSession(models.Model):
     """A signed-in session of a staff member (written at sign-in, removed at sign-out), so that deactivating them or

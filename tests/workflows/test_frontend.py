@@ -80,6 +80,7 @@ def test_the_interview_form_records_the_note_and_the_case_timeline_shows_it(clie
     case_page = page(client.get(case_url(process)))
     assert "interview note" in case_page.lower() or "访谈记录" in case_page
     assert world.student_a1_3.name in case_page  # the team sees the name on the case page
+    assert f"{world.counselor_a1.name}</div>" in case_page  # the note's author by name, not by username
     # The homeroom teacher on the team sees the case, but not the interview note's entry.
     client.force_login(world.homeroom_a1_3)
     homeroom_page = client.get(case_url(process))

@@ -61,6 +61,7 @@ def test_the_psychology_teacher_reads_every_screening_and_the_case_summary(clien
     assert "<svg" in report.chart  # scores across the two campaigns
     (summary,) = report.cases
     assert summary.case == cases["red"] and summary.url.endswith(f"/{cases['red_process'].pk}/")
+    assert dict(summary.team)["心理教师"] == world.counselor_a1.name  # staff by name, not username
     assert len(summary.team) == 3 and (summary.interviews, summary.restricted_interviews) == (1, 0)
     assert (summary.plans, summary.contacts, summary.follow_ups) == (1, 1, 1)
     assert [str(stage) for _referral, stage in summary.referrals] == ["已收到反馈"]
