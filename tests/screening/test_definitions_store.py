@@ -40,7 +40,6 @@ def test_stored_texts_are_read_in_the_ui_language_whatever_the_key_order(db, lan
         assert in_language({"en": "Moderate", "zh-hans": "中度"}) == expected
 
 
-
 def test_a_changed_file_with_the_same_version_is_refused_and_nothing_written(db, tmp_path):
     _load()
     data = yaml.safe_load((INSTRUMENTS_DIR / "gad7.yaml").read_text(encoding="utf-8"))
