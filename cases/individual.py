@@ -173,8 +173,7 @@ def _case_summaries(user, student: Student) -> list[CaseSummary]:
         return []
     team = scoping.visible(user, CaseTeamMember).filter(case__in=cases, left_at__isnull=True).select_related("user")
     for member in team.order_by("seat", "pk"):
-        summaries[member.case_id].team.append((member.get_seat_display(), member.user.get_full_name()
-                                               or member.user.username))  # fmt: skip
+        summaries[member.case_id].team.append((member.get_seat_display(), member.user.get_short_name()))
     readable_notes = scoping.visible(user, InterviewNote).filter(case__in=cases).values_list("case_id", "held_at")
     withheld_notes = scoping.visible_withheld(user, InterviewNote).filter(case__in=cases)
     for restricted, notes in ((False, readable_notes), (True, withheld_notes.values_list("case_id", "held_at"))):

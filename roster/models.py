@@ -145,6 +145,7 @@ class User(AbstractUser):
         return self.name.strip()
 
     def get_short_name(self) -> str:
+        """How pages name a staff member: their name, or their username when the roster has none."""
         return self.get_full_name() or self.username
 
 

@@ -143,7 +143,7 @@ class TimelineEntry:
 
 def person(user) -> str:
     """How a staff member is named on a page; "" for nobody."""
-    return (user.get_full_name() or user.username) if user else ""
+    return user.get_short_name() if user else ""
 
 
 # The case's records whose history the timeline shows: (model, path from the record to its case).
