@@ -22,7 +22,7 @@ dropped and created again. It writes, all synthetic (names from roster.demo's ge
   proposed and approved, false positives. One case of each (step, tier) is worked through workflows.services by
   the people whose steps they are; every other case of that (step, tier) is a copy of it, written in bulk (COPY on
   PostgreSQL), its people those of its own school and class and its clock moved to when its result came in. So
-  tasks whose due date is past are overdue, as in a city with a backlog; follow-up timers stay in the future.
+  tasks whose due date is past are overdue, as in a city with a backlog; follow-ups' due dates stay in the future.
 Bulk rows skip simple-history and the access log (nothing measured here reads them).
 
 Measuring: each of PAGES is requested once to warm up, then --repeats times by a django.test.Client signed in as its
@@ -711,7 +711,7 @@ def _capture(case_id: int, opened_at, cast, student, result_id: int) -> Exemplar
 
     from cases.models import Case, PlanMeasure
     from roster.models import RoleAssignment
-    from workflows.models import CaseProcess
+    from workflows.models import CaseProcess, TaskClock
 
     case = Case.objects.get(pk=case_id)
     rows = {Case: [case]}
@@ -722,6 +722,7 @@ def _capture(case_id: int, opened_at, cast, student, result_id: int) -> Exemplar
     rows[Task] = list(Task.objects.filter(process__in=[p.pk for p in rows[CaseProcess]]).order_by("pk"))
     Previous = Task.previous.through
     rows[Previous] = list(Previous.objects.filter(to_task__in=[t.pk for t in rows[Task]]).order_by("pk"))
+    rows[TaskClock] = list(TaskClock.objects.filter(task__in=[t.pk for t in rows[Task]]).order_by("pk"))
     homeroom = RoleAssignment.objects.get(role="homeroom_teacher", school_class_id=student.school_class_id).user_id
     users = {cast.counselor.pk: "psychology", homeroom: "homeroom", cast.principal.pk: "principal",
              cast.centre.pk: "centre"}  # fmt: skip
@@ -766,8 +767,7 @@ class _Cloner:
         from cases.models import Case, InterventionPlan
         from roster.models import School, Student, User
         from screening.models import ScreeningResult
-        from workflows.flows import CaseFlow
-        from workflows.models import CaseProcess
+        from workflows.models import CaseProcess, TaskClock
 
         people = self.staff[(target["school_id"], target["class_id"])]
         users = {uid: rng.choice(people[role]) if role == "psychology" else people[role]
@@ -802,27 +802,21 @@ class _Cloner:
                                 raise RuntimeError(f"{model.__name__}.{f.name}={value}: not mapped for the copy")
                             value = mapping[value]
                     elif isinstance(f, models.DateTimeField):
-                        if not (f.name == "scheduled" and obj.status not in ("DONE", "CANCELED")
-                                and obj.flow_task == CaseFlow.wait_follow_up):  # fmt: skip
+                        if not (model is TaskClock and obj.step == "follow_up"):  # the next follow-up stays ahead
                             value = value + shift
                     elif isinstance(f, models.DateField):
                         value = value + datetime.timedelta(days=shift.days)
                     setattr(new, f.attname, value)
-                if model is self.Task:
-                    if (new.data or {}).get("due"):
-                        due = datetime.datetime.fromisoformat(new.data["due"]) + shift
-                        new.data = {**new.data, "due": due.isoformat()}
-                    if new.owner_permission_content_type_id and str(new.owner_permission_content_type_id) == (
-                        self.school_type
-                    ):
-                        new.owner_permission_obj_pk = str(target["school_id"])
+                if (model is self.Task and new.owner_permission_content_type_id
+                        and str(new.owner_permission_content_type_id) == self.school_type):  # fmt: skip
+                    new.owner_permission_obj_pk = str(target["school_id"])
                 self.out[model].append(new)
 
     def flush(self) -> None:
         from cases.models import Case, PlanMeasure
-        from workflows.models import CaseProcess
+        from workflows.models import CaseProcess, TaskClock
 
-        order = [Case, *_case_models(), PlanMeasure, CaseProcess, self.Task, self.Task.previous.through]
+        order = [Case, *_case_models(), PlanMeasure, CaseProcess, self.Task, self.Task.previous.through, TaskClock]
         for model in order:
             objs = self.out.pop(model, [])
             if model is CaseProcess:
@@ -959,8 +953,7 @@ def summary() -> str:
                      .order_by()})  # fmt: skip
     open_tasks = Task.objects.exclude(status__in=["DONE", "CANCELED"])
     steps = Counter(str(t).rsplit(".", 1)[-1] for t in open_tasks.values_list("flow_task", flat=True))
-    overdue = sum(1 for d in open_tasks.filter(flow_task_type="HUMAN").values_list("data__due", flat=True)
-                  if d and datetime.datetime.fromisoformat(d) < now)  # fmt: skip
+    overdue = open_tasks.filter(flow_task_type="HUMAN", clock__due_at__lt=now).count()
     return (f"results by tier {results}\ncases by status/tier {dict(sorted(cases.items()))}\n"
             f"open tasks by step {dict(sorted(steps.items()))}\nopen tasks past their due date: {overdue}")  # fmt: skip
 

@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--students-per-class", type=int, default=700)
     parser.add_argument("--reuse", action="store_true", help="measure the database a previous run prepared")
+    parser.add_argument("--red", type=int, default=0,
+                        help="make this many of the open cases red (issue 16: 500 of 100,000), spread over the ids, "
+                             "the counselor's school first; checks each is on the first page of the queue")  # fmt: skip
     args = parser.parse_args()
     create_database(args.database_url)
     setup_django(args.database_url)
@@ -104,6 +107,20 @@ def main() -> None:
         for task in selectors.queue(counselor)[:PAGE]:
             services.task_claim(counselor, Task.objects.get(pk=task.pk))
 
+    red_ids = []
+    if args.red:
+        from cases.models import Case
+
+        school_id = RoleAssignment.objects.filter(user=counselor, role="psychology_teacher").values("school_id")
+        candidates = list(Case.objects.filter(school_id__in=school_id).order_by("pk").values_list("pk", flat=True))
+        step = max(1, len(candidates) // args.red)
+        red_ids = candidates[::step][: args.red]
+        Case.objects.filter(pk__in=red_ids).update(tier="red")  # a benchmark fixture: no history rows wanted
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE cases_case")
+        print(f"red cases at the counselor's school: {len(red_ids)}")
+
     def page(fn, user):
         def run():
             rows = list(fn(user)[:PAGE])
@@ -131,6 +148,10 @@ def main() -> None:
             times.append((time.perf_counter() - t) * 1000)
         print(f"{label:28s} rows {len(rows):3d}  queries {len(queries)}  median {statistics.median(times):6.1f} ms  "
               f"max {max(times):6.1f} ms")  # fmt: skip
+    if red_ids:
+        first = [t.process.caseprocess.case.tier for t in selectors.queue(counselor)[:PAGE]]
+        print(f"queue's first page: {first.count('red')} red of {len(first)} rows (all red first: "
+              f"{first[: min(PAGE, len(red_ids))] == ['red'] * min(PAGE, len(red_ids))})")  # fmt: skip
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     from django.conf import settings
 

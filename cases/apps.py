@@ -7,7 +7,9 @@ class CasesConfig(AppConfig):
     verbose_name = _("Cases")
 
     def ready(self):
-        from cases import models
+        from cases import models, tiers
+
+        tiers.rules()  # the tier rules are validated at start: a bad file stops the project with every problem listed
         from roster.roles import Level, Role
         from roster.scoping import register_scoped_model
 
@@ -47,8 +49,15 @@ class CasesConfig(AppConfig):
             models.PlanMeasure, paths("plan__case__"), readers=readers, team_roles=team_roles, team="plan__case__team",
             grants=grants("plan__case__"),
         )  # fmt: skip
-        for model in (models.FollowUp, models.Referral):
+        for model in (models.FollowUp, models.Referral, models.CrisisAlert, models.SafetyAssessment,
+                      models.SupportRequest, models.CoordinationEntry):  # fmt: skip
+            # A crisis alert carries a result (why it was raised): never for homeroom teachers, who get the care
+            # instruction instead (cases.alerts).
             register_scoped_model(model, paths("case__"), readers=clinical, grants=grants("case__"))
+        register_scoped_model(
+            models.ClosureEvaluation, paths("closure__case__"), readers=readers, team_roles=team_roles,
+            team="closure__case__team", grants=grants("closure__case__"),
+        )  # fmt: skip
         # A note marked restricted: the school's psychology teachers and principal only (not the district centre).
         register_scoped_model(
             models.InterviewNote, paths("case__"), readers=clinical,

@@ -115,10 +115,21 @@ def reads_student(user, student_id: int) -> bool:
     return students.filter(pk=student_id).exists()
 
 
-def _screenings(user, student: Student) -> list[Screening]:
-    """Every result of the student the user reads, newest first (three queries whatever their number)."""
+def screening_of(user, result_id: int | None) -> Screening | None:
+    """One result explained (scores, critical answers, the rules that fired in the reader's language), if the user
+    reads it; None otherwise. For a case page's "why the student was flagged". Three queries."""
+    if result_id is None:
+        return None
+    found = _screenings(user, None, result_id=result_id)
+    return found[0] if found else None
+
+
+def _screenings(user, student: Student | None, result_id: int | None = None) -> list[Screening]:
+    """Every result of the student the user reads (or the one result), newest first (three queries whatever their
+    number)."""
+    where = {"pk": result_id} if result_id is not None else {"student": student}
     results = list(
-        scoping.visible(user, ScreeningResult).filter(student=student).select_related("campaign")
+        scoping.visible(user, ScreeningResult).filter(**where).select_related("campaign")
         .order_by("-submitted_at", "-pk")
     )  # fmt: skip
     instruments: dict[int, dict[str, Instrument]] = defaultdict(dict)

@@ -59,6 +59,9 @@ class Case(models.Model):
         verbose_name=_("opened by"),
     )  # fmt: skip
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # When the current tier's clocks started (the first interview and the parent contact count from it): the opening,
+    # the reopening, or the last raise of the tier.
+    clock_from = models.DateTimeField(_("clocks run from"), null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -298,6 +301,9 @@ class Closure(Decided):
     evaluation = models.TextField(_("evaluation"), blank=True)
     proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     proposed_at = models.DateTimeField(_("proposed at"))
+    # How many levels of the tier's closure chain (cases.tiers) have approved so far; the closure is decided when the
+    # last level approves or any level rejects.
+    levels_approved = models.PositiveSmallIntegerField(_("levels approved"), default=0)
     history = HistoricalRecords()
 
     class Meta:
@@ -337,3 +343,209 @@ class EmergencyAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}:{self.user_id}:{self.granted_at:%Y-%m-%d %H:%M}"
+
+
+class ClosureEvaluation(models.Model):
+    """One level's evaluation of a proposed closure (seed 001: 市级…结案评估): the principal, the district centre, the
+    city crisis centre, as the tier's closure chain says."""
+
+    closure = models.ForeignKey(
+        Closure, on_delete=models.PROTECT, related_name="evaluations", verbose_name=_("closure")
+    )
+    level = models.PositiveSmallIntegerField(_("level"))
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    approved = models.BooleanField(_("approved"))
+    evaluation = models.TextField(_("evaluation"), blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(_("decided at"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("closure evaluation")
+        verbose_name_plural = _("closure evaluations")
+        ordering = ["closure", "level"]
+        constraints = [models.UniqueConstraint(fields=["closure", "level"], name="one_evaluation_per_closure_level")]
+
+    def __str__(self) -> str:
+        return f"{self.closure_id}:{self.level}:{self.approved}"
+
+
+class AlertKind(models.TextChoices):
+    ACUTE = "acute", _("Acute: thoughts of suicide right now")
+    RED = "red", _("Red tier")
+    CRITICAL = "critical", _("Critical answer")
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for someone to take it")
+    ACKNOWLEDGED = "acknowledged", _("Taken")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class CrisisAlert(models.Model):
+    """A crisis alert (DESIGN §3, the crisis loop): a critical answer or a red tier, one per student and event. It
+    climbs the levels of the tier rules' alert chain until a named adult acknowledges it ("我来处理")."""
+
+    student = models.ForeignKey(
+        "roster.Student", on_delete=models.PROTECT, related_name="crisis_alerts", verbose_name=_("student")
+    )
+    school = models.ForeignKey(
+        "roster.School", on_delete=models.PROTECT, related_name="crisis_alerts", verbose_name=_("school")
+    )
+    case = models.ForeignKey(
+        Case, on_delete=models.PROTECT, null=True, blank=True, related_name="crisis_alerts", verbose_name=_("case")
+    )
+    screening_result = models.ForeignKey(
+        "screening.ScreeningResult", on_delete=models.PROTECT, null=True, blank=True, related_name="crisis_alerts",
+        verbose_name=_("screening result"),
+    )  # fmt: skip
+    kind = models.CharField(_("kind"), max_length=10, choices=AlertKind.choices)
+    # What raised it, unique per student: "screening_result:12", "case_red:34:2"…
+    event_key = models.CharField(_("event"), max_length=100)
+    # The critical items answered, as [instrument code, item number] pairs: for readers of results only.
+    critical_items = models.JSONField(_("critical items"), default=list, blank=True)
+    raised_at = models.DateTimeField(_("raised at"))
+    in_school_hours = models.BooleanField(_("raised in school hours"))
+    level = models.PositiveSmallIntegerField(_("level reached"), default=0)  # levels of the chain told so far
+    next_escalation_at = models.DateTimeField(_("climbs at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("taken by"),
+    )  # fmt: skip
+    acknowledged_at = models.DateTimeField(_("taken at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("crisis alert")
+        verbose_name_plural = _("crisis alerts")
+        ordering = ["-raised_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "event_key"], name="one_crisis_alert_per_student_and_event")
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_escalation_at"], name="crisis_alert_due"),
+            models.Index(fields=["school", "status"], name="crisis_alert_school_status"),
+            models.Index(fields=["case", "status"], name="crisis_alert_case_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"alert #{self.pk} ({self.kind})"
+
+    @property
+    def open(self) -> bool:
+        return self.status == AlertStatus.OPEN
+
+
+class CrisisAlertStep(models.Model):
+    """One step of an alert's chain: who was told, and when (the care instruction to the proctor is a step too)."""
+
+    alert = models.ForeignKey(CrisisAlert, on_delete=models.PROTECT, related_name="steps", verbose_name=_("alert"))
+    level = models.PositiveSmallIntegerField(_("level"))
+    audiences = models.CharField(_("told"), max_length=200)  # comma-separated tier-rules audiences, or "proctor"
+    recipients = models.JSONField(_("recipients"), default=list)  # user ids
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("crisis alert step")
+        verbose_name_plural = _("crisis alert steps")
+        ordering = ["alert", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}:{self.level}:{self.audiences}"
+
+
+class SupportStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for the district centre")
+    ACCEPTED = "accepted", _("District centre supporting")
+    ENDED = "ended", _("Support ended")
+
+
+class SupportRequest(models.Model):
+    """申请区县支持 (seed 002: 县区…第一时间介入，协调卫健、公安、社区): the case's team asks the district centre to
+    join the case."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="support_requests", verbose_name=_("case"))
+    reason = models.TextField(_("what support is needed"))
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested at"))
+    status = models.CharField(_("status"), max_length=10, choices=SupportStatus.choices, default=SupportStatus.OPEN)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("accepted by"),
+    )  # fmt: skip
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("district support request")
+        verbose_name_plural = _("district support requests")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.status}"
+
+
+class Agency(models.TextChoices):
+    HEALTH = "health", _("Health commission")
+    POLICE = "police", _("Police")
+    COMMUNITY = "community", _("Community")
+    EDUCATION = "education", _("Education bureau")
+    OTHER = "other", _("Other")
+
+
+class CoordinationEntry(models.Model):
+    """The case's coordination log: who outside the school was contacted, and what was agreed."""
+
+    case = models.ForeignKey(
+        Case, on_delete=models.PROTECT, related_name="coordination_entries", verbose_name=_("case")
+    )
+    support_request = models.ForeignKey(
+        SupportRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="entries",
+        verbose_name=_("support request"),
+    )  # fmt: skip
+    agency = models.CharField(_("agency"), max_length=12, choices=Agency.choices)
+    contact = models.CharField(_("who was contacted"), max_length=100)
+    agreed = models.TextField(_("what was agreed"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded at"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("coordination entry")
+        verbose_name_plural = _("coordination entries")
+        ordering = ["-recorded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.agency}"
+
+
+class SafetyOutcome(models.TextChoices):
+    SAFE = "safe", _("Safe to go home; follow-up as planned")
+    SAFETY_PLAN = "safety_plan", _("Safe to go home with a safety plan and the parents told")
+    NOT_SAFE = "not_safe", _("Not safe to go home: urgent evaluation, parents called (the case turns red)")
+
+
+class SafetyAssessment(models.Model):
+    """The brief safety assessment (NIMH ASQ pathway) of a student with a non-acute critical answer, before they go
+    home that school day."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="safety_assessments", verbose_name=_("case"))
+    alert = models.ForeignKey(
+        CrisisAlert, on_delete=models.PROTECT, null=True, blank=True, related_name="safety_assessments",
+        verbose_name=_("crisis alert"),
+    )  # fmt: skip
+    outcome = models.CharField(_("outcome"), max_length=12, choices=SafetyOutcome.choices)
+    parents_informed = models.BooleanField(_("parents informed"), default=False)
+    note = models.TextField(_("note"))
+    assessed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assessed_at = models.DateTimeField(_("assessed at"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("brief safety assessment")
+        verbose_name_plural = _("brief safety assessments")
+        ordering = ["-assessed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.outcome}"

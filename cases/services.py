@@ -23,11 +23,14 @@ from cases.models import (
     ACTIVE_STATUSES,
     EMERGENCY_ACCESS_ROLES,
     EMERGENCY_REASON_MIN_LENGTH,
+    Agency,
     Case,
     CaseSource,
     CaseStatus,
     CaseTeamMember,
     Closure,
+    ClosureEvaluation,
+    CoordinationEntry,
     Decision,
     EmergencyAccess,
     FollowUp,
@@ -36,6 +39,10 @@ from cases.models import (
     ParentContact,
     PlanMeasure,
     Referral,
+    SafetyAssessment,
+    SafetyOutcome,
+    SupportRequest,
+    SupportStatus,
     TeamSeat,
     TierChange,
 )
@@ -157,11 +164,10 @@ def _open_for_flag(result, student: Student, now) -> Opening:
         active.screened_tier = result.tier
         if rank(result.tier) > rank(active.tier):
             reason = f"screening flag raised the tier {active.tier} → {result.tier}"
-            active.tier, active.triaged, outcome = result.tier, False, "raised"
-        else:
-            reason, outcome = f"screening flag ({result.tier}) on an open case", "unchanged"
-        _save(active, None, reason)
-        return Opening(active, outcome)
+            _tier_raise(None, active, result.tier, reason, why=_("raised to red by a new screening"), now=now)
+            return Opening(active, "raised")
+        _save(active, None, f"screening flag ({result.tier}) on an open case")
+        return Opening(active, "unchanged")
     closed = next((c for c in cases if c.status == CaseStatus.CLOSED), None)
     return _open(student, closed, now, None, "a screening flag", source=CaseSource.SCREENING, tier=result.tier,
                  screening_result=result)  # fmt: skip
@@ -174,7 +180,7 @@ def _open(student: Student, closed: Case | None, now, actor, by: str, *, source:
     if Student.school.is_cached(student):  # loaded with the result: the process start reads it
         case.school = student.school
     case.source, case.tier, case.screened_tier = source, tier, tier
-    case.triaged, case.status, case.closed_at = False, CaseStatus.OPEN, None
+    case.triaged, case.status, case.closed_at, case.clock_from = False, CaseStatus.OPEN, None, now
     for name, value in fields.items():
         setattr(case, name, value)
     _save(case, actor, f"{'reopened' if closed else 'opened'} by {by}")
@@ -211,6 +217,7 @@ def cases_open_for_flags(results, now=None) -> list[Opening]:
             screened_tier=r.tier,
             status=CaseStatus.OPEN,
             opened_at=now,
+            clock_from=now,
         )  # fmt: skip
         for r in fresh
     ]
@@ -235,6 +242,10 @@ def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW
     with transaction.atomic():
         active = Case.objects.select_for_update().filter(student=student, status__in=ACTIVE_STATUSES).first()
         if active is not None:
+            if rank(tier) > rank(active.tier):
+                _tier_raise(actor, active, tier, f"raised by staff concern: {active.tier} → {tier}: {reason}",
+                            why=_("raised to red by a staff concern"), now=now)  # fmt: skip
+                return Opening(active, "raised")
             _save(active, actor, f"referred again by staff: {reason}")
             return Opening(active, "unchanged")
         closed = Case.objects.select_for_update().filter(student=student, status=CaseStatus.CLOSED).first()
@@ -256,11 +267,60 @@ def case_triage(actor, case: Case, tier: str, reason: str) -> Case:
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         previous = case.tier
+        if lowering_needs_approval(case, tier) and tier != RiskTier.GREEN:
+            # Never lowered by the triage alone: an independent approver decides (the tier stays until then).
+            case.triaged = True
+            _save(case, actor, f"triage asks to lower the tier {previous} → {tier}: {reason}")
+            _tier_change_request(actor, case, tier, reason)
+            return case
         case.tier, case.triaged = tier, True
+        if rank(tier) > rank(previous):
+            case.clock_from = timezone.now()
         _save(case, actor, f"triage: {previous} → {tier}: {reason}")
         red_case_enqueue(case, previous, _("raised to red at triage"))
+        if rank(tier) > rank(previous) and case.team.filter(left_at__isnull=True).exists():
+            restaff(case, actor)
         if tier == RiskTier.GREEN:
             closure_propose(actor, case, _("False positive at triage: %(reason)s") % {"reason": reason})
+    return case
+
+
+def lowering_needs_approval(case: Case, tier: str) -> bool:
+    """Lowering an orange or red tier, at triage or later, takes an independent approval (DESIGN §3)."""
+    return rank(tier) < rank(case.tier) and case.tier in (RiskTier.ORANGE, RiskTier.RED)
+
+
+def peak_tier(case: Case) -> str:
+    """The highest tier of the case's episode: its tier now or the flag that opened or last raised it. A red
+    screening stays a red case for closure, whatever the triage said (no path closes it inside the school)."""
+    tiers = [t for t in (case.tier, case.screened_tier) if t and t != RiskTier.GREEN]
+    return max(tiers, key=rank) if tiers else RiskTier.YELLOW
+
+
+def _tier_raise(actor, case: Case, to_tier: str, reason: str, *, why: str, now=None) -> None:
+    """Raise the tier at once: the new tier's team (三包一 for orange and red) and clocks, and red tells the district
+    centre now. Call inside a transaction with the case locked."""
+    previous = case.tier
+    case.tier, case.triaged, case.clock_from = to_tier, False, now or timezone.now()
+    _save(case, actor, reason)
+    red_case_enqueue(case, previous, why)
+    if case.team.filter(left_at__isnull=True).exists():
+        restaff(case, actor)
+
+
+def case_tier_raise(actor, case: Case, to_tier: str, reason: str) -> Case:
+    """A raise asked for by the team (a follow-up that finds the student worse): takes effect at once, no approval.
+    Access: the case's team or the school's psychology teachers."""
+    if not on_team(actor, case):
+        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    if rank(to_tier) <= rank(case.tier):
+        raise ValidationError(_("A raise needs a higher tier than the case has."))
+    if not reason.strip():
+        raise ValidationError(_("Give the reason for the tier."))
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        _tier_raise(actor, case, to_tier, f"tier raised {case.tier} → {to_tier}: {reason}",
+                    why=_("raised to red by the case's team"))  # fmt: skip
     return case
 
 
@@ -437,6 +497,14 @@ def tier_change_request(actor, case: Case, to_tier: str, reason: str) -> TierCha
         _require(actor, case, Role.PSYCHOLOGY_TEACHER)
     if to_tier == case.tier or RiskTier(to_tier) == RiskTier.GREEN:
         raise ValidationError(_("Choose another tier of yellow or above; to end the case, propose closure."))
+    if rank(to_tier) > rank(case.tier):
+        raise ValidationError(_("A raise takes effect at once: raise the tier instead of asking for it."))
+    return _tier_change_request(actor, case, to_tier, reason)
+
+
+def _tier_change_request(actor, case: Case, to_tier: str, reason: str) -> TierChange:
+    if not reason.strip():
+        raise ValidationError(_("Give the reason for lowering the tier."))
     change = TierChange(
         case=case, from_tier=case.tier, to_tier=to_tier, reason=reason, requested_by=actor, requested_at=timezone.now()
     )
@@ -457,7 +525,8 @@ def tier_change_decide(actor, change: TierChange, approve: bool) -> TierChange:
             previous, case.tier = case.tier, change.to_tier
             _save(case, actor, f"tier change approved: {change.from_tier} → {change.to_tier}")
             red_case_enqueue(case, previous, _("escalation approved"))
-            restaff(case, actor)
+            if case.team.filter(left_at__isnull=True).exists():
+                restaff(case, actor)
     return change
 
 
@@ -480,12 +549,19 @@ def approver_role(case: Case, role: str = Role.PRINCIPAL) -> str:
     return Role.PRINCIPAL if free.exclude(user_id__in=seated).exists() else Role.DISTRICT_CENTRE
 
 
-def closure_approver_role(case: Case) -> str:
-    """A level above the team (seed 001): the principal for yellow (and a false positive), the district centre for
-    orange and red."""
-    return approver_role(
-        case, tier_rule(case.tier if case.tier != RiskTier.GREEN else RiskTier.YELLOW).closure_approver
-    )
+def closure_chain(case: Case) -> tuple[str, ...]:
+    """Who evaluates the case's closure, level by level (the tier rules): for the case's peak tier, so a red
+    screening lowered at triage still closes through the district centre and the city crisis centre."""
+    return tier_rule(peak_tier(case)).closure_chain
+
+
+def closure_approver_role(case: Case, closure: Closure | None = None) -> str:
+    """The role that evaluates the closure now: the chain's next level (seed 001: 结案评估 a level higher)."""
+    if closure is None:
+        closure = case.closures.filter(decision=Decision.PENDING).first()
+    level = closure.levels_approved if closure is not None else 0
+    chain = closure_chain(case)
+    return approver_role(case, chain[min(level, len(chain) - 1)])
 
 
 def closure_propose(actor, case: Case, reason: str, evaluation: str = "") -> Closure:
@@ -508,11 +584,29 @@ def closure_decide(actor, closure: Closure, approve: bool, evaluation: str = "")
     """A level higher evaluates (seed 001): the principal for yellow (and false positives), the district centre for
     orange and red. Nobody decides a closure they proposed or of a case whose team they are on."""
     case = closure.case
-    _require(actor, case, closure_approver_role(case))
+    role = closure_approver_role(case, closure)
+    _require(actor, case, role)
     _require_independent(actor, case, closure.proposed_by_id)
+    if not approve and not evaluation.strip():
+        raise ValidationError(_("Say why the closure is not approved."))
     with transaction.atomic():
-        closure = _decide(closure, actor, approve, "closure", evaluation=evaluation or None)
-        now = closure.decided_at
+        locked = Closure.objects.select_for_update().get(pk=closure.pk)
+        if locked.decision != Decision.PENDING or locked.levels_approved != closure.levels_approved:
+            raise ValidationError(_("This request has already been decided."))
+        chain = closure_chain(case)
+        now = timezone.now()
+        verdict = "approved" if approve else "rejected"
+        evaluated = ClosureEvaluation(closure=locked, level=locked.levels_approved, role=role, approved=approve,
+                                      evaluation=evaluation, decided_by=actor, decided_at=now)  # fmt: skip
+        _save(evaluated, actor, f"closure evaluated at level {locked.levels_approved + 1}: {verdict}")
+        if approve and locked.levels_approved + 1 < len(chain):
+            locked.levels_approved += 1
+            _save(locked, actor, "closure approved at one level, next level to evaluate")
+            return locked
+        if approve:
+            locked.levels_approved += 1
+        closure = _decide(locked, actor, approve, "closure", evaluation=evaluation or None,
+                          levels_approved=locked.levels_approved)  # fmt: skip
         case = Case.objects.select_for_update().get(pk=case.pk)
         if approve:
             case.status, case.closed_at = CaseStatus.CLOSED, now
@@ -521,6 +615,8 @@ def closure_decide(actor, closure: Closure, approve: bool, evaluation: str = "")
                 _save(member, actor, "case closed")
         else:
             case.status = CaseStatus.OPEN
+            if case.tier == RiskTier.GREEN:  # a false positive not confirmed: the screening's tier stands
+                case.tier = peak_tier(case)
         _save(case, actor, "closed" if approve else "closure rejected")
     return closure
 
@@ -535,8 +631,82 @@ def case_reopen(actor, case: Case, reason: str) -> Case:
         if Case.objects.filter(student_id=case.student_id, status__in=ACTIVE_STATUSES).exists():
             raise ValidationError(_("The student already has an open case."))
         case.status, case.closed_at, case.triaged = CaseStatus.OPEN, None, False
+        case.clock_from = timezone.now()  # every clock restarts from the reopening
         _save(case, actor, f"reopened: {reason}")
     return case
+
+
+# --- Brief safety assessment ------------------------------------------------------------------------------------
+
+
+def safety_assessment_record(actor, case: Case, *, outcome: str, parents_informed: bool, note: str,
+                             alert=None) -> SafetyAssessment:  # fmt: skip
+    """The brief safety assessment of a non-acute critical answer, before the student goes home. "Not safe" turns
+    the case red at once (the new tier's team and clocks; the district told). Access: the school's psychology
+    teachers (or the case's)."""
+    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    if outcome not in SafetyOutcome.values:
+        raise ValidationError(_("Choose the outcome of the assessment."))
+    if not note.strip():
+        raise ValidationError(_("Write what the assessment found."))
+    with transaction.atomic():
+        assessment = SafetyAssessment(case=case, alert=alert, outcome=outcome, parents_informed=parents_informed,
+                                      note=note, assessed_by=actor, assessed_at=timezone.now())  # fmt: skip
+        _save(assessment, actor, "brief safety assessment")
+        if outcome == SafetyOutcome.NOT_SAFE and case.tier != RiskTier.RED:
+            case = Case.objects.select_for_update().get(pk=case.pk)
+            _tier_raise(actor, case, RiskTier.RED, f"safety assessment: not safe: {case.tier} → red",
+                        why=_("not safe to go home at the brief safety assessment"))  # fmt: skip
+    return assessment
+
+
+# --- District support (申请区县支持) --------------------------------------------------------------------------------
+
+
+def support_request(actor, case: Case, reason: str) -> SupportRequest:
+    """The team asks the district centre to join the case (seed 002: 县区…第一时间介入，协调卫健、公安、社区). One open
+    request per case. Access: the case's team, the school's psychology teachers and principals."""
+    if not on_team(actor, case):
+        _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    if not reason.strip():
+        raise ValidationError(_("Say what support the case needs."))
+    with transaction.atomic():
+        Case.objects.select_for_update().get(pk=case.pk)
+        if case.support_requests.exclude(status=SupportStatus.ENDED).exists():
+            raise ValidationError(_("The district centre has already been asked to support this case."))
+        request = SupportRequest(case=case, reason=reason, requested_by=actor, requested_at=timezone.now())
+        _save(request, actor, "district support requested")
+    return request
+
+
+def support_accept(actor, request: SupportRequest) -> SupportRequest:
+    """The district centre takes the request: it joins the case. Access: the district centre of the case's
+    district."""
+    _require(actor, request.case, Role.DISTRICT_CENTRE)
+    with transaction.atomic():
+        request = SupportRequest.objects.select_for_update().get(pk=request.pk)
+        if request.status != SupportStatus.OPEN:
+            raise ValidationError(_("This request has already been taken."))
+        request.status, request.accepted_by, request.accepted_at = SupportStatus.ACCEPTED, actor, timezone.now()
+        _save(request, actor, "district support accepted")
+    return request
+
+
+def coordination_record(actor, case: Case, *, agency: str, contact: str, agreed: str,
+                        request: SupportRequest | None = None) -> CoordinationEntry:  # fmt: skip
+    """A line of the case's coordination log: who outside the school was contacted (health, police, community…)
+    and what was agreed. Access: the district centre, the case's team, the school's psychology teachers and
+    principals."""
+    if not on_team(actor, case):
+        _require(actor, case, Role.DISTRICT_CENTRE, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    if agency not in Agency.values:
+        raise ValidationError(_("Choose who was contacted."))
+    if not contact.strip() or not agreed.strip():
+        raise ValidationError(_("Say who was contacted and what was agreed."))
+    entry = CoordinationEntry(case=case, support_request=request, agency=agency, contact=contact, agreed=agreed,
+                              author=actor, recorded_at=timezone.now())  # fmt: skip
+    _save(entry, actor, "coordination recorded")
+    return entry
 
 
 def seats_hand_over(actor, leaver: User, successor: User, school) -> list[CaseTeamMember]:

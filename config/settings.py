@@ -147,6 +147,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "roster.context_processors.notifications",  # unread count in the top bar (lazy)
+                "roster.context_processors.duty_roster",  # the duty-roster link in the top bar (no query)
                 "workflows.context_processors.case_work",  # the inbox link in the top bar (lazy)
             ],
         },
@@ -293,6 +294,16 @@ SCHOOL_CODE_RULE = {
     "length": env_int("SCHOOL_CODE_LENGTH", 10),
     "division_prefix_length": 6,
 }
+
+# School hours when a school sets none of its own (School.day_starts/day_ends), "HH:MM-HH:MM" local time: a crisis alert
+# goes to the school's on-duty psychology teacher within them, to the district's duty line outside (roster.duty).
+SCHOOL_HOURS_DEFAULT = tuple(os.environ.get("SCHOOL_HOURS_DEFAULT", "07:30-17:30").split("-", 1))
+
+# The tier rules (DESIGN §3, the crisis loop): each tier's team, every human step's deadline, the overdue chain, the
+# closure chain, and the crisis alerts' windows and levels. Data, validated at start (a bad file stops the project with
+# every problem listed); read only through cases/tiers.py. Empty: the shipped cases/tier_rules.yaml, which documents
+# every key. A deployment copies that file, changes it and points this at the copy.
+CASE_TIER_RULES_FILE = os.environ.get("CASE_TIER_RULES_FILE", "")
 
 # --- Logging: never personal data at INFO (names, phones, answers stay out of log lines) ------------------------
 

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from workflows import views_alerts, views_home
 from workflows.viewsets import site as work_site
 
 urlpatterns = [
+    path("", views_home.home, name="home"),  # work first for crisis roles, else roster's home (roster.views.home)
+    path("alerts/live/", views_alerts.alerts_live, name="alerts_live"),  # the live banner's feed
+    path("work/alerts/<int:pk>/", views_alerts.alert_page, name="crisis_alert"),
     path("", include("roster.urls")),
     path("s/", include("screening.urls_portal")),
     path("screening/", include("screening.urls")),

@@ -6,6 +6,7 @@ a province prefix no real province uses) are fictional. Deterministic for a give
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import random
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ def demo_logins() -> list[DemoLogin]:
 def build_demo_district(*, seed: int = 2026, students_per_class: int = 42) -> DemoResult:
     """Create the demo city unless it exists. Idempotent: a second call only returns the logins."""
     if City.objects.filter(division_code=CITY_CODE).exists():
+        seed_demo_duty()  # a demo built before the duty roster gets one
         return DemoResult(created=False, logins=demo_logins())
 
     rng = random.Random(seed)
@@ -167,7 +169,42 @@ def build_demo_district(*, seed: int = 2026, students_per_class: int = 42) -> De
         [Through(student_id=created[i].pk, specialgroup_id=groups[code].pk) for i, code in tags if code in groups],
         batch_size=2000,
     )
+    seed_demo_duty()
     return DemoResult(created=True, logins=demo_logins(), students=len(created), schools=schools)
+
+
+def seed_demo_duty() -> None:
+    """The showcase school's duty table (its psychology teacher on school days, its principal as school leader), the
+    first district's 24-hour duty line, and China's public holidays of this year and the next in every demo district.
+    Idempotent: slots and days already there are left as they are."""
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from roster import duty
+    from roster.models import District, DutyKind
+
+    school = School.objects.filter(district__city__division_code=CITY_CODE).order_by("code").first()
+    users = {u.username: u for u in User.objects.filter(username__in=["counselor", "principal", "district_centre"])}
+    if school is None or len(users) < 3:
+        return
+    starts, ends = duty.school_hours(school)
+    for weekday in range(5):
+        for username, kind in (("counselor", DutyKind.PSYCHOLOGY_TEACHER), ("principal", DutyKind.SCHOOL_LEADER)):
+            duty.duty_slot_add(
+                None, where=school, user=users[username], kind=kind, weekday=weekday, starts=starts, ends=ends
+            )
+    for weekday in range(7):  # day and night: one slot in school hours, one overnight until the next morning
+        for slot_starts, slot_ends in ((starts, ends), (ends, starts)):
+            duty.duty_slot_add(
+                None, where=school.district, user=users["district_centre"], kind=DutyKind.DISTRICT_CENTRE,
+                weekday=weekday, starts=slot_starts, ends=slot_ends,
+            )  # fmt: skip
+    year = timezone.localdate().year
+    for district in District.objects.filter(city__division_code=CITY_CODE):
+        for seed_year in (year, year + 1):
+            # chinesecalendar may have no data for next year yet: weekdays count as school days until it does.
+            with contextlib.suppress(ValidationError):
+                duty.calendar_seed_public_holidays(None, district, seed_year)
 
 
 def _students_for(

@@ -5,7 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -71,6 +71,9 @@ class School(models.Model):
     code = models.CharField(_("school code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=100)
     campus = models.CharField(_("campus"), max_length=50, blank=True)
+    # School hours (roster.duty): empty means the district-wide default, settings.SCHOOL_HOURS_DEFAULT.
+    day_starts = models.TimeField(_("school day starts"), null=True, blank=True)
+    day_ends = models.TimeField(_("school day ends"), null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -500,3 +503,99 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d} #{self.entry_id}"
+
+
+class DutyKind(models.TextChoices):
+    PSYCHOLOGY_TEACHER = "psychology_teacher", _("Psychology teacher")
+    SCHOOL_LEADER = "school_leader", _("School leader")
+    DISTRICT_CENTRE = "district_centre", _("District centre")
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class DutySlot(models.Model):
+    """Who is on duty when (值班表): a weekly slot at a school (its psychology teachers, its leaders) or at a district
+    (the district centre's duty line). `ends` at or before `starts` runs past midnight (17:30-07:30); equal times
+    make a 24-hour slot. An overnight slot belongs to the weekday it starts on. Read through roster.duty."""
+
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, null=True, blank=True, related_name="duty_slots", verbose_name=_("school")
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, null=True, blank=True, related_name="duty_slots", verbose_name=_("district")
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="duty_slots", verbose_name=_("staff member"))
+    kind = models.CharField(_("duty"), max_length=32, choices=DutyKind.choices)
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    starts = models.TimeField(_("starts at"))
+    ends = models.TimeField(_("ends at"))
+    valid_from = models.DateField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("duty slot")
+        verbose_name_plural = _("duty slots")
+        ordering = ["weekday", "starts", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    (Q(school__isnull=False, district__isnull=True) & ~Q(kind=DutyKind.DISTRICT_CENTRE))
+                    | (Q(school__isnull=True, district__isnull=False) & Q(kind=DutyKind.DISTRICT_CENTRE))
+                ),
+                name="duty_slot_at_a_school_or_a_district",
+            ),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="duty_slot_weekday_0_to_6"),
+            models.CheckConstraint(
+                condition=(
+                    Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gte=F("valid_from"))
+                ),
+                name="duty_slot_valid_dates_in_order",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["school", "weekday"], name="dutyslot_school_weekday"),
+            models.Index(fields=["district", "weekday"], name="dutyslot_district_weekday"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.starts:%H:%M}-{self.ends:%H:%M} {self.get_kind_display()}"
+
+    @property
+    def overnight(self) -> bool:
+        return self.ends <= self.starts
+
+
+class CalendarDayKind(models.TextChoices):
+    HOLIDAY = "holiday", _("Holiday (no school)")
+    WORKDAY = "workday", _("Make-up school day")
+
+
+class CalendarDay(models.Model):
+    """An exception to a district's school calendar: a day off, or a weekend day with school (调休). Days without
+    a row follow China's public holidays (chinesecalendar), else Monday to Friday (roster.duty.is_school_day)."""
+
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, related_name="calendar_days", verbose_name=_("district")
+    )
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=16, choices=CalendarDayKind.choices)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        ordering = ["district", "date"]
+        constraints = [models.UniqueConstraint(fields=["district", "date"], name="calendar_day_once_per_district")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.get_kind_display()} {self.name}".strip()

@@ -125,7 +125,8 @@ class SessionLifetimeMiddleware:
                     _("You were signed out after %(minutes)s minutes without activity. Please sign in again.")
                     % {"minutes": round(settings.SESSION_COOKIE_AGE / 60)},
                 )
-            elif now - seen_at >= TOUCH_EVERY:
+            elif now - seen_at >= TOUCH_EVERY and not request.headers.get("X-Background-Poll"):
+                # A page's background poll (the crisis-alert banner) is not activity: idle pages still time out.
                 session[SEEN_AT] = int(now)  # saved at the end of the request, with its expiry pushed on
         return self.get_response(request)
 

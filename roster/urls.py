@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from roster import two_factor, views, views_access, views_notifications
+from roster import two_factor, views, views_access, views_duty, views_notifications
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,4 +14,16 @@ urlpatterns = [
     path("notifications/", views_notifications.notification_list, name="notifications"),
     path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
     path("notifications/read-all/", views_notifications.notification_read_all, name="notifications_read_all"),
+    path("duty/", views_duty.duty_index, name="duty"),
+    path("duty/school/<int:pk>/", views_duty.duty_school, name="duty_school"),
+    path("duty/school/<int:pk>/import/", views_duty.duty_import, name="duty_import"),
+    path("duty/template.xlsx", views_duty.duty_import_template, name="duty_import_template"),
+    path("duty/slots/<int:pk>/remove/", views_duty.duty_slot_remove, name="duty_slot_remove"),
+    path("duty/district/<int:pk>/", views_duty.duty_district, name="duty_district"),
+    path("duty/district/<int:pk>/calendar/seed/", views_duty.calendar_seed, name="duty_calendar_seed"),
+    path(
+        "duty/district/<int:pk>/calendar/<int:day_pk>/remove/",
+        views_duty.calendar_day_remove,
+        name="duty_calendar_day_remove",
+    ),
 ]

@@ -9,19 +9,20 @@ from roster import scoping, selectors
 
 @login_required
 def home(request):
+    return render(request, "roster/home.html", home_context(request))
+
+
+def home_context(request) -> dict:
+    """What the roster home shows (the work home of crisis roles, in workflows, shows it below their work)."""
     user = request.user
     schools = selectors.school_overview_for(user)
     school_page = Paginator(schools, 50).get_page(request.GET.get("page"))
     # Classes are listed when the user's view is one school or less (a principal, a homeroom teacher).
     classes = selectors.class_overview_for(user) if school_page.paginator.count <= 1 else None
-    return render(
-        request,
-        "roster/home.html",
-        {
-            "assignments": selectors.role_assignments_for(user),
-            "school_page": school_page,
-            "classes": classes,
-            "students": selectors.student_counts_for(user),
-            "can_use_admin": scoping.can_use_admin(user),
-        },
-    )
+    return {
+        "assignments": selectors.role_assignments_for(user),
+        "school_page": school_page,
+        "classes": classes,
+        "students": selectors.student_counts_for(user),
+        "can_use_admin": scoping.can_use_admin(user),
+    }

@@ -38,9 +38,15 @@ ALERT_KIND = "red_alert"
 # A failed email is tried again after these delays, then given up (the in-app notification stands). Failed tasks are
 # acknowledged (Q_CLUSTER ack_failures), so django-q2 itself would not run the task again.
 EMAIL_RETRY_MINUTES = (1, 5, 15, 60)
-# Who is told of a red result: the school's psychology teachers and principal, and the district centre (DESIGN §2).
-# A deployment may widen it (e.g. the city centre) with settings.SCREENING_ALERT_ROLES.
-DEFAULT_ALERT_ROLES = frozenset({Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE})
+# Who is told of a red result at once, for information: the district centre (DESIGN §3: red is "district notified
+# at once"). The school's people are reached by the crisis alert (cases.alerts): the psychology teacher on duty first,
+# climbing until someone takes it; the proctor gets a care instruction. A deployment may widen this with
+# settings.SCREENING_ALERT_ROLES.
+DEFAULT_ALERT_ROLES = frozenset({Role.DISTRICT_CENTRE})
+# The care instruction to a class's proctor ("keep this student; a psychology teacher is coming"), sent by
+# cases.alerts with the subject CARE_PREFIX + result id; the proctor page shows it. It never carries a result.
+CARE_KIND = "care_instruction"
+CARE_PREFIX = "care:"
 # Who may watch a class's completion live during a screening (the proctor page); they get the proctor page's link.
 PROCTOR_ROLES = frozenset({Role.HOMEROOM_TEACHER, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL})
 

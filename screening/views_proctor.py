@@ -1,10 +1,11 @@
-"""The proctor pages: live completion of a class during a screening (done / not yet / red alert), never answers.
+"""The proctor pages: live completion of a class during a screening (done / not yet / keep), never answers.
 
 Who: the class's homeroom teacher and the school's psychology teachers and principal (screening.alerts.PROCTOR_ROLES,
 through roster.scoping.within_roles). A class outside the user's scope answers 404; a class they see in another role
-(a school admin, the district centre) answers 403. Only one tier ever shows, and only as an instruction: a red
-result is "keep this student in the room". A homeroom teacher may not read results (DESIGN §5); these pages read no
-more than whether a result exists and whether it is red, and pass no result row to a template.
+(a school admin, the district centre) answers 403. No tier ever shows: a red result, or a student a care instruction
+went out for (cases.alerts), is only "keep this student; a psychology teacher is on the way". A homeroom teacher may
+not read results (DESIGN §5); these pages read no more than whether a result exists and whether the student is to be
+kept, and pass no result row to a template.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -24,15 +25,15 @@ from django.views.decorators.cache import never_cache
 
 from roster import scoping
 from roster.masking import mask_name
-from roster.models import SchoolClass, Student, StudentStatus
-from screening.alerts import PROCTOR_ROLES
+from roster.models import Notification, SchoolClass, Student, StudentStatus
+from screening.alerts import CARE_KIND, CARE_PREFIX, PROCTOR_ROLES
 from screening.campaigns import campaigns_visible
 from screening.definitions import RiskTier
 from screening.models import Campaign, ScreeningResult
 
 REFRESH_SECONDS = 15  # the issue: live; a class of 50 polling every 15 s is ~3 requests a second at most
 
-DONE, NOT_YET, RED_ALERT = "done", "not_yet", "red_alert"
+DONE, NOT_YET, RED_ALERT = "done", "not_yet", "keep"
 
 
 # --- Reads --------------------------------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def _count(qs: QuerySet, group: str) -> Coalesce:
 
 
 def proctor_classes_for(user, campaign: Campaign) -> QuerySet[SchoolClass]:
-    """The classes of the campaign the user may proctor, with invited / done / red-alert counts (one query).
+    """The classes of the campaign the user may proctor, with invited / done / keep counts (one query).
 
     Access: roster.scoping.within_roles(PROCTOR_ROLES).
     """
@@ -73,7 +74,7 @@ def proctor_classes_for(user, campaign: Campaign) -> QuerySet[SchoolClass]:
         .annotate(
             invited=_count(students, "school_class"),
             done=_count(results, "student__school_class"),
-            red_alerts=_count(results.filter(tier=RiskTier.RED), "student__school_class"),
+            to_keep=_count(_to_keep(results), "student__school_class"),
         )
         .order_by("school__code", "grade", "number")
     )
@@ -110,9 +111,9 @@ def proctor_rows(campaign: Campaign, school_class: SchoolClass) -> list[ProctorR
     results = ScreeningResult.objects.filter(campaign=campaign, student=OuterRef("pk"))
     students = (
         Student.objects.filter(school_class=school_class, status=StudentStatus.ACTIVE)
-        .annotate(done=Exists(results), red_alert=Exists(results.filter(tier=RiskTier.RED)))
+        .annotate(done=Exists(results), keep=Exists(_to_keep(results)))
         .order_by("student_no")
-        .values_list("student_no", "name", "done", "red_alert")
+        .values_list("student_no", "name", "done", "keep")
     )
     return [
         ProctorRow(number, mask_name(name), RED_ALERT if red else DONE if done else NOT_YET)
@@ -120,11 +121,20 @@ def proctor_rows(campaign: Campaign, school_class: SchoolClass) -> list[ProctorR
     ]
 
 
+def _to_keep(results: QuerySet[ScreeningResult]) -> QuerySet[ScreeningResult]:
+    """The results whose student the proctor keeps in the room: red, or one a care instruction went out for (a
+    critical answer: cases.alerts sends it). The page shows the instruction, never why."""
+    cared = Notification.objects.filter(
+        kind=CARE_KIND, subject_key=Concat(Value(CARE_PREFIX), Cast(OuterRef("pk"), CharField()))
+    )
+    return results.filter(Q(tier=RiskTier.RED) | Q(Exists(cared)))
+
+
 def _summary(rows: list[ProctorRow]) -> dict[str, int]:
     return {
         "invited": len(rows),
         "done": sum(row.status != NOT_YET for row in rows),
-        "red_alerts": sum(row.status == RED_ALERT for row in rows),
+        "to_keep": sum(row.status == RED_ALERT for row in rows),
     }
 
 
@@ -132,7 +142,7 @@ def _labels() -> dict[str, str]:
     return {
         DONE: _("Done"),
         NOT_YET: _("Not yet"),
-        RED_ALERT: _("Red alert: keep this student in the room; the psychology teacher has been alerted."),
+        RED_ALERT: _("Please keep this student with you: a psychology teacher is on the way."),
     }
 
 

@@ -22,3 +22,13 @@ class WorkflowsConfig(AppConfig):
         students_flagged.connect(services.on_students_flagged, dispatch_uid="workflows.on_students_flagged")
         # A person whose role at a school is removed hands their open tasks there back to the school's queue.
         role_removed.connect(services.on_role_removed, dispatch_uid="workflows.on_role_removed")
+        # A crisis alert leads to the case's triage task or its page (cases.alerts.alert_link; the pages live here).
+        from cases import alerts
+
+        alerts.register_link_resolver(_alert_work_link)
+
+
+def _alert_work_link(alert) -> str:
+    from workflows.views_alerts import alert_work_link  # the task pages' module, imported once the URLs are
+
+    return alert_work_link(alert)

@@ -20,8 +20,8 @@ Definitions (the page says them too):
   false positive closed at triage counts: it is a closure). A reopened case keeps its first opened_at.
 - time to first interview: from opened_at to the case's earliest InterviewNote.held_at, over the cases whose first
   interview was held in the month; time to closure: opened_at → closed_at over the month's closures.
-- overdue: an open human task (NEW, ASSIGNED or STARTED) whose task.data["due"] is past (the interview and the parent
-  contact carry one); by step (the flow node) and by person (the task's owner, or the school's queue when nobody
+- overdue: an open human task (NEW, ASSIGNED or STARTED) whose due time (its TaskClock, workflows.deadlines) is past
+  (every human step has one); by step (the flow node) and by person (the task's owner, or the school's queue when nobody
   has taken it).
 - referral pending feedback: approved, made (referred_on set), no feedback yet (no date received, no text).
 - caseload: open cases on which a psychology teacher holds the psychology-teacher seat; every psychology teacher of
@@ -36,12 +36,10 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, Min, Q, QuerySet, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -156,9 +154,8 @@ def psychologist_seat_q(user_id, prefix: str = "") -> Q:
 
 
 def overdue_q(now: datetime) -> Q:
-    # task.data["due"] is written by CaseFlow.mark_due as a UTC ISO timestamp: as text it compares like the time
-    # (the task lists sort on it the same way, workflows.selectors._overdue_first).
-    return Q(due_at__isnull=False, due_at__lt=now.astimezone(UTC).isoformat())
+    # The step's clock (workflows.deadlines): every human step has one.
+    return Q(clock__due_at__lt=now)
 
 
 # --- The node in view ---------------------------------------------------------------------------------------------
@@ -373,13 +370,13 @@ def dashboard_cases(user, node: Node) -> QuerySet[Case]:
 
 
 def overdue_tasks(user, node: Node, now: datetime) -> QuerySet[Task]:
-    """Open human tasks past their due time, on the dashboard's cases, each with `due_at` (its ISO deadline)."""
+    """Open human tasks past their due time, on the dashboard's cases, each with `due_at` (its clock's)."""
     return (
         Task.objects.filter(
             flow_task_type="HUMAN", status__in=OPEN_TASK_STATUSES,
             process__caseprocess__case__in=dashboard_cases(user, node).values("pk"),
         )
-        .annotate(due_at=Cast(KeyTextTransform("due", "data"), TextField()))
+        .annotate(due_at=F("clock__due_at"))
         .filter(overdue_q(now))
     )  # fmt: skip
 

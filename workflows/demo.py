@@ -4,8 +4,8 @@ are worked through the case process by the demo logins, so that each login's tas
 Runs after roster's seed_demo and screening's seed_screening_demo. Idempotent: a second run changes nothing. DEBUG
 only (see the command). Every step goes through workflows.services as the person whose step it is (the psychology
 teacher, the class's homeroom teacher, a principal not on the team, the district centre), so the rules of the domain
-hold. Only two clocks are moved: a follow-up timer falls due (as tests/workflows/test_case_flow.py does) and one red
-case is dated back to show an overdue first interview. Students, staff and every text are synthetic.
+hold. Only one clock is moved: one red case is dated back to show an overdue first interview (its reminders sent by
+the every-minute tick). Students, staff and every text are synthetic.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from screening.definitions import RiskTier
 from screening.models import ScreeningResult
 from workflows import selectors, services
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import CaseProcess, TaskClock
 
 logger = logging.getLogger(__name__)
 
@@ -180,11 +180,8 @@ class _Walk:
                                     institution=INSTITUTION, reason=reason, parental_consent="given")  # fmt: skip
 
     def time_passes(self) -> None:
-        """The follow-up interval passes: the timer falls due and the every-minute tick fires it."""
-        timer = self.task(CaseFlow.wait_follow_up)
-        Task.objects.filter(pk=timer.pk).update(scheduled=timezone.now() - datetime.timedelta(seconds=1))
-        services.workflow_tick()
-        self.task(CaseFlow.follow_up)  # fired, or say so now
+        """The next follow-up is open from the plan on, due the tier's interval later (workflows.deadlines)."""
+        self.task(CaseFlow.follow_up)  # open, or say so now
 
     def follow_up(self, note: str, outcome: str, **fields) -> None:
         services.follow_up_done(self.cast.counselor, self.task(CaseFlow.follow_up), note=note, outcome=outcome,
@@ -239,12 +236,16 @@ def _interview(walk: _Walk) -> None:
 
 
 def _overdue(walk: _Walk) -> None:
-    # The flag came in 30 hours ago: the 24-hour first interview of a red case is overdue, the principal told.
-    Case.objects.filter(pk=walk.case.pk).update(opened_at=timezone.now() - datetime.timedelta(hours=30))
+    # The flag came in 30 hours ago: the 24-hour first interview of a red case is overdue; the tick reminds the
+    # counselor, then tells the principal and the district centre (workflows.deadlines).
+    then = timezone.now() - datetime.timedelta(hours=30)
+    Case.objects.filter(pk=walk.case.pk).update(opened_at=then)
     walk.case.refresh_from_db()
     walk.triage(RiskTier.RED, "筛查自伤条目阳性，学生承认近期有过自伤想法")
     walk.staff()
     walk.parent_contact("父亲", "in_person", "家长到校面谈，知晓情况，同意24小时陪护并配合后续安排。")
+    due = then + tier_rule(RiskTier.RED).first_interview_within.as_timedelta()
+    TaskClock.objects.filter(task=walk.task(CaseFlow.interview)).update(due_at=due, next_reminder_at=due)
     services.workflow_tick()
 
 
@@ -404,11 +405,11 @@ def _work_cases(cast: _Cast, seed: int) -> tuple[list[str], list[str]]:
 # --- What each step and login holds -------------------------------------------------------------------------------
 
 
-# The steps a case waits at (its people's tasks, and the follow-up timer), in the order of the flow.
+# The steps a case waits at (its people's tasks), in the order of the flow.
 STEPS = [
     CaseFlow.triage, CaseFlow.approve_false_positive, CaseFlow.staffing, CaseFlow.interview, CaseFlow.parent_contact,
     CaseFlow.plan, CaseFlow.request_referral, CaseFlow.approve_referral, CaseFlow.make_referral,
-    CaseFlow.wait_follow_up, CaseFlow.follow_up, CaseFlow.approve_tier_change, CaseFlow.approve_closure,
+    CaseFlow.follow_up, CaseFlow.approve_tier_change, CaseFlow.approve_closure,
 ]  # fmt: skip
 
 
@@ -419,10 +420,9 @@ def _steps() -> dict[str, int]:
     counts = Counter(tasks.values_list("flow_task", flat=True))
     steps = {node.name: counts[node] for node in STEPS}
     now = timezone.now()
-    steps["overdue"] = sum(
-        1 for due in tasks.filter(flow_task__in=(CaseFlow.interview, CaseFlow.parent_contact)).values_list(
-            "data__due", flat=True) if due and datetime.datetime.fromisoformat(due) < now
-    )  # fmt: skip
+    steps["overdue"] = tasks.filter(
+        flow_task__in=(CaseFlow.interview, CaseFlow.parent_contact), clock__due_at__lt=now
+    ).count()
     cases = Case.objects.filter(school__district__city__division_code=CITY_CODE)
     steps["closed"] = cases.filter(status=CaseStatus.CLOSED).count()
     return steps

@@ -4,7 +4,7 @@ school's overdue steps and new red cases, each district centre its district's, i
 - Who: active staff holding the principal role at a school, or the district-centre role at a district (one digest per
   node they hold). A node with nothing to report sends nothing: an empty digest every week teaches people to ignore
   it, and the dashboard stays one click away.
-- What: overdue = open human steps past their task.data["due"] now (workflows.dashboards.overdue_q); new red = cases
+- What: overdue = open human steps past their due time now (TaskClock; workflows.dashboards.overdue_q); new red = cases
   red now that were opened (flagged) in the seven days before the run. Each line: case number, masked name, school,
   the step or the opening day, a link; no class, no student number, no staff names, no answers or notes (the email
   leaves the system). At most ITEM_LINES lines per section; the rest are counted and the dashboard lists them.
@@ -24,12 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import F, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 
@@ -84,7 +81,7 @@ def _overdue_items(now: datetime) -> list[tuple[int, int, Item]]:
     case = "process__caseprocess__case"
     rows = (
         Task.objects.filter(flow_task_type="HUMAN", status__in=OPEN_TASK_STATUSES)
-        .annotate(due_at=Cast(KeyTextTransform("due", "data"), TextField()))
+        .annotate(due_at=F("clock__due_at"))
         .filter(overdue_q(now))
         .order_by("due_at", "pk")
         .values_list(f"{case}_id", "process_id", f"{case}__student__name", f"{case}__school_id",
@@ -93,8 +90,7 @@ def _overdue_items(now: datetime) -> list[tuple[int, int, Item]]:
     items = []
     for case_id, process_id, name, school_id, school, district_id, step, due in rows:
         title = str(getattr(step, "task_title", "") or getattr(step, "name", step))
-        items.append((school_id, district_id, Item(case_id, process_id, mask_name(name), school, title,
-                                                   parse_datetime(due))))  # fmt: skip
+        items.append((school_id, district_id, Item(case_id, process_id, mask_name(name), school, title, due)))
     return items
 
 

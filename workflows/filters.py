@@ -1,5 +1,6 @@
-"""Filters of the case list: school, tier and status, each school offered only if the user's scope reaches it; and the
-filters the case dashboards link to (workflows.dashboards), so that a dashboard's number and its list agree.
+"""Filters of the case list: school, tier, status and waiting step, each school offered only if the user's scope
+reaches it; the filters the case dashboards link to (workflows.dashboards), so that a dashboard's number and its list
+agree; and the tier and step filters of the task lists (inbox, queue).
 
 May import: roster, screening, cases.
 """
@@ -7,7 +8,9 @@ May import: roster, screening, cases.
 import django_filters
 from django import forms
 from django.core.validators import RegexValidator
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
+from viewflow.workflow.models import Task
 
 from cases.models import Case, CaseStatus
 from roster import scoping
@@ -15,6 +18,18 @@ from roster.models import City, District, School, User
 from roster.roles import Role
 from screening.definitions import RiskTier
 from workflows import dashboards
+from workflows.flows import CaseFlow, CaseTask
+
+ACTIVE_TASK = ("NEW", "ASSIGNED", "STARTED")  # viewflow's STATUS of a waiting task (workflows.selectors.ACTIVE)
+
+
+def _steps() -> list[tuple[str, str]]:
+    """The flow's human steps, by node name, in the flow's order."""
+    return [(node.name, node.task_title) for node in CaseFlow.instance.nodes() if isinstance(node, CaseTask)]
+
+
+def _step_node(name: str):
+    return next((node for node in CaseFlow.instance.nodes() if node.name == name), None)
 
 
 def _schools(request):
@@ -76,6 +91,7 @@ class CaseFilter(django_filters.FilterSet):
     psychologist = django_filters.ModelChoiceFilter(
         label=_("Psychology teacher"), queryset=_psychologists, method="filter_psychologist"
     )
+    step = django_filters.ChoiceFilter(label=_("Waiting at step"), choices=_steps, method="filter_step")
 
     class Meta:
         model = Case
@@ -89,3 +105,29 @@ class CaseFilter(django_filters.FilterSet):
     def filter_psychologist(self, queryset, name, value):
         # The case's current psychology-teacher seat: the caseload a dashboard counts.
         return queryset.filter(dashboards.psychologist_seat_q(value.pk)) if value else queryset
+
+    def filter_step(self, queryset, name, value):
+        # Cases with a task of that step waiting (a correlated EXISTS on the task's process).
+        node = _step_node(value)
+        if node is None:
+            return queryset.none()
+        waiting = Task.objects.filter(process__caseprocess__case=OuterRef("pk"), flow_task=node,
+                                      status__in=ACTIVE_TASK)  # fmt: skip
+        return queryset.filter(Exists(waiting))
+
+
+class TaskFilter(django_filters.FilterSet):
+    """The task lists' filters: the case's tier and the step (a node of the case flow)."""
+
+    tier = django_filters.ChoiceFilter(
+        label=_("Tier"), choices=RiskTier.choices, field_name="process__caseprocess__case__tier"
+    )
+    step = django_filters.ChoiceFilter(label=_("Step"), choices=_steps, method="filter_step")
+
+    class Meta:
+        model = Task
+        fields = ["tier", "step"]
+
+    def filter_step(self, queryset, name, value):
+        node = _step_node(value)
+        return queryset.filter(flow_task=node) if node is not None else queryset.none()

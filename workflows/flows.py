@@ -1,9 +1,9 @@
 """The case process (seed 002's six steps; seed 001's 二包一/三包一 and 结案评估), one Viewflow flow.
 
 start → triage → (green: the principal confirms the false positive) → staffing → interview ∥ parent contact (orange
-and red) → plan → (referral: requested, approved by the principal, made) → follow-up loop on a timer → escalation or
-de-escalation approved by the principal, or closure approved a level higher → end. A closed case that is reopened
-runs a new process.
+and red) → plan → (referral: requested, approved by the principal, made) → follow-up loop (each due the tier's
+interval after the last) → escalation or de-escalation approved by the principal, or closure approved a level higher
+→ end. A closed case that is reopened runs a new process. Every human step has a clock (workflows.deadlines).
 
 Tasks go to the case's team (the seat's holder) or, when nobody holds the seat, to a role's queue at the case's
 school: `roster.role_<role>` object permissions on the school (roster.auth_backends). Approvals are
@@ -17,6 +17,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import flow, lock
+from viewflow.workflow.nodes.view import ViewActivation
 
 from cases import services as case_services
 from cases.models import Case, CaseStatus, Decision, FollowUpOutcome, TeamSeat
@@ -26,6 +27,10 @@ from roster.roles import Role
 from workflows.models import CaseProcess
 
 PSYCHOLOGY = role_permission(Role.PSYCHOLOGY_TEACHER)
+DISTRICT_CENTRE = role_permission(Role.DISTRICT_CENTRE)
+# A side process of a case (beside its main process) says what it is in its data: {"side": "district_support"}.
+SIDE = "side"
+SUPPORT, SAFETY = "district_support", "safety_assessment"
 
 
 def _case(process):
@@ -45,11 +50,12 @@ def _seat(seat: str):
     return holder
 
 
-TIER_CHANGES = (FollowUpOutcome.ESCALATE, FollowUpOutcome.DE_ESCALATE)
-
-
 def _last_follow_up_outcome(activation):
     return activation.process.case.follow_ups.values_list("outcome", flat=True).first()
+
+
+def _lowering_pending(activation) -> bool:
+    return activation.process.case.tier_changes.filter(decision=Decision.PENDING).exists()
 
 
 def _closure_permission(activation):
@@ -72,11 +78,30 @@ def _view(name):
     return view
 
 
+class CaseTaskActivation(ViewActivation):
+    """A human step's task starts its clock when it is created (workflows.deadlines: every human step has a due time
+    from the tier rules), and records when it was handed out (Viewflow never writes `assigned`)."""
+
+    @classmethod
+    def create(cls, flow_task, prev_activation, token, data=None, seed=None):
+        from workflows.deadlines import task_clock_start
+
+        activation = super().create(flow_task, prev_activation, token, data=data, seed=seed)
+        task = activation.task
+        if task.owner_id:
+            task.assigned = task.created
+            task.save(update_fields=["assigned"])
+        task_clock_start(task, case=_case(activation.process))
+        return activation
+
+
 class CaseTask(flow.View):
     """A human step of a case. Its pages are workflows.views' own: the step's form runs the step through
     workflows.services (checks, the record and the transition in one transaction under the flow lock), and a task
     out of the user's scope is missing (404), not forbidden. Viewflow's stock wrappers would complete a task from an
-    empty form and answer a task done meanwhile with a bare 403."""
+    empty form and answer a task done meanwhile with a bare 403. Its task gets a clock when created."""
+
+    activation_class = CaseTaskActivation
 
     def __init__(self, title, **kwargs):
         super().__init__(_view("task_execute"), **kwargs)
@@ -126,20 +151,40 @@ class CaseFlow(flow.Flow):
 
     process_class = CaseProcess
     lock_impl = lock.select_for_update_lock  # PostgreSQL; SQLite's IMMEDIATE transactions serialise writers
-    process_summary_template = "{{ process.case }} {{ process.case.tier }}"
+    process_summary_template = "{{ process.case }} {{ process.case.get_tier_display }}"
 
     start = flow.StartHandle(this.start_case).Next(this.triage)
+    # A raised tier (a new screening, a staff concern, a follow-up) once the team works the case: the team was
+    # re-staffed by the raise; the new tier's interview and parent contact start now, then a new plan.
+    start_raised = flow.StartHandle(this.start_case).Next(this.first_steps)
+    # 申请区县支持: the district centre's task, in a side process beside the case's.
+    start_support = flow.StartHandle(this.side_begin).Next(this.district_support)
+    # A non-acute critical answer (NIMH ASQ pathway): a brief safety assessment before the student goes home today.
+    start_safety = flow.StartHandle(this.side_begin).Next(this.safety_assessment)
 
     triage = CaseTask(_("Triage: confirm the tier")).Permission(PSYCHOLOGY, obj=_school).Next(this.after_triage)
     after_triage = (
-        flow.If(lambda a: a.process.case.status == CaseStatus.CLOSING)
-        .Then(this.approve_false_positive)
-        .Else(this.staffing)
+        flow.Switch()
+        .Case(this.approve_false_positive, lambda a: a.process.case.status == CaseStatus.CLOSING)
+        .Case(this.approve_lowering, lambda a: _lowering_pending(a))
+        .Default(this.staffing)
     )
     approve_false_positive = (
         IndependentView(_("Confirm the false positive"))
         .Permission(_closure_permission, obj=_school)
-        .Next(this.after_closure)
+        .Next(this.after_false_positive)
+    )
+    after_false_positive = (
+        flow.Switch()
+        .Case(this.end, lambda a: a.process.case.status == CaseStatus.CLOSED)
+        .Case(this.approve_false_positive, lambda a: a.process.case.status == CaseStatus.CLOSING)  # next level
+        .Default(this.staffing)
+    )
+    # Lowering an orange or red tier at triage: an independent approver decides; the tier stands until then.
+    approve_lowering = (
+        IndependentView(_("Approve lowering the tier"))
+        .Permission(_approver_permission, obj=_school)
+        .Next(this.staffing)
     )
 
     staffing = CaseTask(_("Staff the case team")).Permission(PSYCHOLOGY, obj=_school).Next(this.first_steps)
@@ -148,28 +193,21 @@ class CaseFlow(flow.Flow):
         .Next(this.interview)
         .Next(this.parent_contact, case=lambda a: tier_rule(a.process.case.tier).parent_contact_required)
     )
-    # SLA (DESIGN §3): the first interview and the parent contact are due a tier's time after the case opened. A due
-    # task stays where it is; the overdue path only tells the principal and ends at once (a path that opened a task
-    # inside the split would keep the join waiting forever).
+    # Deadlines (DESIGN §3): every human step's task has a clock (CaseTaskActivation, workflows.deadlines); the first
+    # interview and the parent contact count from the start of this process. An overdue task stays where it is.
     interview = (
         CaseTask(_("Interview the student"))
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
-        .onCreate(this.mark_due)
-        .OnTimeout(this.interview_due, this.overdue_notice, interrupting=False)
         .Next(this.first_steps_done)
     )
     parent_contact = (
         CaseTask(_("Contact the parents"))
         .Assign(_seat(TeamSeat.HOMEROOM_TEACHER))
         .Permission(PSYCHOLOGY, obj=_school)
-        .onCreate(this.mark_due)
-        .OnTimeout(this.parent_contact_due, this.overdue_notice, interrupting=False)
         .Next(this.first_steps_done)
     )
     first_steps_done = flow.Join().Next(this.plan)
-    overdue_notice = flow.Function(this.notify_overdue).Next(this.overdue_noticed)
-    overdue_noticed = flow.End()
 
     plan = (
         CaseTask(_("Write the plan"))
@@ -205,7 +243,9 @@ class CaseFlow(flow.Flow):
         .Next(this.wait_follow_up)
     )
 
-    wait_follow_up = flow.Timer(this.follow_up_interval).Next(this.follow_up)
+    # The next follow-up opens at once, due the tier's interval after the last follow-up, plan or approval (its
+    # clock): the inbox shows it coming. (A routing node, so every step back into the loop names one place.)
+    wait_follow_up = flow.Switch().Default(this.follow_up)
     follow_up = (
         CaseTask(_("Follow-up session"))
         .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
@@ -214,7 +254,8 @@ class CaseFlow(flow.Flow):
     )
     after_follow_up = (
         flow.Switch()
-        .Case(this.approve_tier_change, lambda a: _last_follow_up_outcome(a) in TIER_CHANGES)
+        .Case(this.raised, lambda a: _last_follow_up_outcome(a) == FollowUpOutcome.ESCALATE)
+        .Case(this.approve_tier_change, lambda a: _last_follow_up_outcome(a) == FollowUpOutcome.DE_ESCALATE)
         .Case(this.approve_closure, lambda a: _last_follow_up_outcome(a) == FollowUpOutcome.PROPOSE_CLOSURE)
         .Default(this.wait_follow_up)
     )
@@ -226,9 +267,28 @@ class CaseFlow(flow.Flow):
     approve_closure = (
         IndependentView(_("Approve the closure")).Permission(_closure_permission, obj=_school).Next(this.after_closure)
     )
+    # The closure chain (tier rules): each level that approves passes it to the next (red: the district centre, then
+    # the city crisis centre); the last approval closes the case, any refusal sends it back to follow-ups.
     after_closure = (
-        flow.If(lambda a: a.process.case.status == CaseStatus.CLOSED).Then(this.end).Else(this.wait_follow_up)
+        flow.Switch()
+        .Case(this.end, lambda a: a.process.case.status == CaseStatus.CLOSED)
+        .Case(this.approve_closure, lambda a: a.process.case.status == CaseStatus.CLOSING)
+        .Default(this.wait_follow_up)
     )
+    # A follow-up that raised the tier: this process ends and a new one starts the new tier's first steps.
+    raised = flow.Function(this.restart_raised).Next(this.raised_end)
+    raised_end = flow.End()
+
+    district_support = (
+        CaseTask(_("Support the case (district centre)"))
+        .Permission(DISTRICT_CENTRE, obj=_school)
+        .Next(this.support_end)
+    )
+    support_end = flow.End()
+    safety_assessment = (
+        CaseTask(_("Brief safety assessment")).Permission(PSYCHOLOGY, obj=_school).Next(this.safety_end)
+    )
+    safety_end = flow.End()
     end = flow.End()
 
     def _get_urls(self):
@@ -269,31 +329,14 @@ class CaseFlow(flow.Flow):
         activation.process.save()
         return activation.process
 
-    def interview_due(self, activation):
+    def side_begin(self, activation, case, side: str):
+        activation.process.case = case
+        activation.process.data = {**(activation.process.data or {}), SIDE: side}
+        activation.process.save()
+        return activation.process
+
+    def restart_raised(self, activation):
+        from django.db import transaction
+
         case = activation.process.case
-        return case.opened_at + tier_rule(case.tier).first_interview_within
-
-    def parent_contact_due(self, activation):
-        case = activation.process.case
-        return case.opened_at + (tier_rule(case.tier).parent_contact_within or tier_rule(case.tier).follow_up_every)
-
-    def mark_due(self, activation):
-        """Record when the task was handed out and when it is due, for the inbox and lists (Viewflow keeps neither)."""
-        due = self.interview_due if activation.flow_task is self.interview else self.parent_contact_due
-        task = activation.task
-        task.data = {**(task.data or {}), "due": due(activation).isoformat()}
-        if task.owner_id:
-            task.assigned = task.created
-        task.save(update_fields=["data", "assigned"])
-
-    def notify_overdue(self, activation):
-        from workflows.notices import overdue_notify
-
-        # The notice's task follows the deadline's timer, which follows the step that is late: name that step.
-        host = activation.task.previous.first()
-        while host is not None and host.flow_task_type != "HUMAN":
-            host = host.previous.first()
-        overdue_notify(activation.process.case, host)
-
-    def follow_up_interval(self, activation):
-        return tier_rule(activation.process.case.tier).follow_up_every
+        transaction.on_commit(lambda: CaseFlow.start_raised.run(case=case))

@@ -16,14 +16,16 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import (
     ACTIVE_STATUSES,
     EMERGENCY_REASON_MIN_LENGTH,
+    Agency,
     Case,
     CaseTeamMember,
     Consent,
     ContactChannel,
     FollowUpOutcome,
+    SafetyOutcome,
     TeamSeat,
 )
-from cases.services import team_proposal
+from cases.services import lowering_needs_approval, team_proposal
 from cases.tiers import SEAT_ROLE, tier_rule
 from roster import scoping
 from roster.models import RoleAssignment, School, Student, StudentStatus
@@ -56,11 +58,32 @@ class DecisionForm(StepForm):
 class TriageForm(StepForm):
     tier = forms.ChoiceField(label=_("Confirmed tier"), choices=RiskTier.choices)
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs=TEXT))
+    lowering_needs_approval = forms.BooleanField(
+        label=_("I ask for an independent approval to lower the tier (it stays as it is until then)"), required=False
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["tier"].initial = self.case.tier
-        self.fields["tier"].help_text = _("Green closes the case as a false positive, once the principal agrees.")
+        self.fields["tier"].help_text = _(
+            "Raising takes effect at once. Lowering an orange or red tier needs an independent approval; green "
+            "closes the case as a false positive once it is evaluated a level higher."
+        )
+
+    def clean(self):
+        data = super().clean()
+        tier = data.get("tier")
+        lowering = tier and tier != RiskTier.GREEN and lowering_needs_approval(self.case, tier)
+        if lowering and not data.get("lowering_needs_approval"):
+            self.add_error(
+                "lowering_needs_approval",
+                _("A %(tier)s tier is never lowered at triage alone: tick the box to ask for an independent approval.")
+                % {"tier": RiskTier(self.case.tier).label},
+            )
+        return data
+
+    def step_fields(self) -> dict:
+        return {"tier": self.cleaned_data["tier"], "reason": self.cleaned_data["reason"]}
 
 
 class StaffingForm(StepForm):
@@ -191,6 +214,32 @@ class TierChangeDecisionForm(DecisionForm):
     note = None
 
 
+class SafetyAssessmentForm(StepForm):
+    """The brief safety assessment (NIMH ASQ pathway) before the student goes home."""
+
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=SafetyOutcome.choices, widget=forms.RadioSelect)
+    parents_informed = forms.BooleanField(label=_("Parents informed"), required=False)
+    note = forms.CharField(label=_("What the assessment found"), widget=forms.Textarea(attrs=TEXT))
+
+
+class DistrictSupportForm(StepForm):
+    """The district centre joins the case: the first line of its coordination log."""
+
+    agency = forms.ChoiceField(label=_("Who was contacted"), choices=Agency.choices)
+    contact = forms.CharField(label=_("Name or office"), max_length=100)
+    agreed = forms.CharField(label=_("What was agreed"), widget=forms.Textarea(attrs=TEXT))
+
+
+class SupportRequestForm(forms.Form):
+    reason = forms.CharField(label=_("What support does the case need?"), widget=forms.Textarea(attrs=TEXT))
+
+
+class CoordinationForm(forms.Form):
+    agency = forms.ChoiceField(label=_("Who was contacted"), choices=Agency.choices)
+    contact = forms.CharField(label=_("Name or office"), max_length=100)
+    agreed = forms.CharField(label=_("What was agreed"), widget=forms.Textarea(attrs=TEXT))
+
+
 FORMS: dict[str, type[StepForm]] = {
     "triage": TriageForm,
     "approve_false_positive": ClosureDecisionForm,
@@ -203,7 +252,10 @@ FORMS: dict[str, type[StepForm]] = {
     "make_referral": ReferralMadeForm,
     "follow_up": FollowUpForm,
     "approve_tier_change": TierChangeDecisionForm,
+    "approve_lowering": TierChangeDecisionForm,
     "approve_closure": ClosureDecisionForm,
+    "safety_assessment": SafetyAssessmentForm,
+    "district_support": DistrictSupportForm,
 }
 
 

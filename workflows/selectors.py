@@ -1,4 +1,4 @@
-"""What a person's task lists hold: my tasks (inbox) and my school's queue, scoped by roster.scoping, overdue first.
+"""What a person's task lists hold: my tasks (inbox) and my school's queue, scoped by roster.scoping, risk first.
 
 Viewflow's own list managers are not scoped per object (upstream #505) and match a task's permission against the
 user's permissions anywhere: these are the querysets every task list uses instead. A constant number of queries
@@ -8,10 +8,11 @@ May import: roster, screening, cases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -19,9 +20,12 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from cases.models import (
+    ACTIVE_STATUSES,
+    AlertStatus,
     Case,
     CaseTeamMember,
     Closure,
+    CrisisAlert,
     EmergencyAccess,
     FollowUp,
     InterventionPlan,
@@ -31,12 +35,15 @@ from cases.models import (
     Referral,
     TierChange,
 )  # fmt: skip
+from cases.reasons import reason_display
 from roster import scoping
 from roster.auth_backends import role_permission
 from roster.models import RoleAssignment, School
 from roster.roles import Role
+from screening.definitions import RiskTier
+from workflows import history_display
 from workflows.flows import CaseFlow, IndependentView
-from workflows.models import CaseProcess
+from workflows.models import CaseProcess, TaskClock
 
 ACTIVE = (STATUS.NEW, STATUS.ASSIGNED, STATUS.STARTED)
 
@@ -50,18 +57,44 @@ def _case_tasks(user) -> QuerySet[Task]:
     return (
         Task.objects.filter(Exists(visible), flow_task_type="HUMAN")
         .select_related("process__caseprocess__case__student__school_class", "owner")
-        .annotate(due=F("data__due"))
+        .annotate(due=F("clock__due_at"))  # the step's due time (workflows.deadlines)
     )
 
 
-def _overdue_first(queryset: QuerySet[Task]) -> QuerySet[Task]:
-    # ISO timestamps sort as text; tasks with no deadline come after those with one.
-    return queryset.order_by(F("due").asc(nulls_last=True), "created", "pk")
+# Risk first (issue 16, item 4): a case's open crisis alert, then its tier, then the step's due time, then age.
+TIER_RANK = ((RiskTier.RED, 1), (RiskTier.ORANGE, 2), (RiskTier.YELLOW, 3))
+
+
+def tier_rank(path: str) -> SqlCase:
+    """0 is never used by a tier: rank 0 is kept for an open crisis alert (`urgency`)."""
+    return SqlCase(*(When(**{path: tier}, then=Value(rank)) for tier, rank in TIER_RANK), default=Value(9),
+                   output_field=IntegerField())  # fmt: skip
+
+
+def _alerted_cases() -> QuerySet[CrisisAlert]:
+    # Not correlated: the database reads the few open alerts once (a hashed subplan), not once per task row.
+    return CrisisAlert.objects.filter(status=AlertStatus.OPEN, case__isnull=False).values("case_id")
+
+
+def urgency(case_id: str, tier: str) -> SqlCase:
+    """A case's rank in a list: 0 with an open crisis alert, else its tier's rank (red 1, orange 2, yellow 3);
+    `case_id` and `tier` are the paths from the listed row to the case's id and tier."""
+    return SqlCase(When(**{f"{case_id}__in": _alerted_cases()}, then=Value(0)), default=tier_rank(tier),
+                   output_field=IntegerField())  # fmt: skip
+
+
+def _risk_first(queryset: QuerySet[Task]) -> QuerySet[Task]:
+    """Open crisis alert, red, orange, yellow; then the step's due time (its TaskClock; before the clocks, the due
+    time the flow kept in the task's data, ISO text), tasks without one after; then the oldest first."""
+    case = "process__caseprocess__case"
+    return queryset.annotate(urgency=urgency(f"{case}_id", f"{case}__tier"), clock_due=F("clock__due_at")).order_by(
+        "urgency", F("clock_due").asc(nulls_last=True), F("due").asc(nulls_last=True), "created", "pk"
+    )
 
 
 def inbox(user) -> QuerySet[Task]:
     """Tasks assigned to the user, on cases they may see."""
-    return _overdue_first(_case_tasks(user).filter(owner=user, status__in=(STATUS.ASSIGNED, STATUS.STARTED)))
+    return _risk_first(_case_tasks(user).filter(owner=user, status__in=(STATUS.ASSIGNED, STATUS.STARTED)))
 
 
 def _claimable_q(user) -> Q:
@@ -92,7 +125,7 @@ def queue(user) -> QuerySet[Task]:
     seated = CaseProcess.objects.filter(
         case__in=CaseTeamMember.objects.filter(user=user, left_at__isnull=True).values("case_id")
     ).values("pk")
-    return _overdue_first(tasks.exclude(Q(flow_task__in=approvals) & Q(process_id__in=seated)))
+    return _risk_first(tasks.exclude(Q(flow_task__in=approvals) & Q(process_id__in=seated)))
 
 
 def archive(user) -> QuerySet[Task]:
@@ -106,8 +139,9 @@ def case_tasks(user) -> QuerySet[Task]:
 
 
 def case_list(user) -> QuerySet[Case]:
-    """The cases the user may see, newest first, each with its latest process (`process_pk`, for its page's URL).
-    Driven from the case rows, whose scope filters the database can weigh (a school's cases are a small slice)."""
+    """The cases the user may see, risk first (then newest), each with its latest process (`process_pk`, for its
+    page's URL). Driven from the case rows, whose scope filters the database can weigh (a school's cases are a
+    small slice)."""
     latest = CaseProcess.objects.filter(case=OuterRef("pk")).order_by("-pk").values("pk")[:1]
     cases = scoping.visible(user, Case)
     schools = scoping.scope_for(user).school_ids()
@@ -115,7 +149,19 @@ def case_list(user) -> QuerySet[Case]:
         # A case reached by an emergency access lies outside those schools: kept (no subquery for roles without one).
         granted = scoping.visible_by_grant(user, Case).values("pk")
         cases = cases.filter(Q(school_id__in=sorted(schools)) | Q(pk__in=granted))
-    return cases.select_related("student__school_class", "school").annotate(process_pk=Subquery(latest)).order_by("-pk")
+    # Risk first: open crisis alert, then the open cases by tier, then the earliest due step; closed cases last.
+    next_due = (
+        TaskClock.objects.filter(case=OuterRef("pk"), task__status__in=ACTIVE).order_by("due_at").values("due_at")[:1]
+    )  # fmt: skip
+    return (
+        cases.select_related("student__school_class", "school")
+        .annotate(
+            process_pk=Subquery(latest), urgency=urgency("pk", "tier"), next_due=Subquery(next_due),
+            closed=SqlCase(When(status__in=ACTIVE_STATUSES, then=Value(0)), default=Value(1),
+                           output_field=IntegerField()),
+        )
+        .order_by("closed", "urgency", F("next_due").asc(nulls_last=True), "-pk")
+    )  # fmt: skip
 
 
 def case_processes(user) -> QuerySet[CaseProcess]:
@@ -162,10 +208,11 @@ TIMELINE_MODELS = (
 _CHANGE = {"+": _("recorded"), "~": _("changed"), "-": _("deleted")}
 
 
-def case_timeline(user, case: Case) -> list[TimelineEntry]:
+def case_timeline(user, case: Case, *, tiers: bool = True) -> list[TimelineEntry]:
     """Who did what when on a case: its workflow steps merged with the history of its records, newest first. A
-    record the user may not read (a homeroom teacher and the interview notes) is left out, entry and all. A constant
-    number of queries: one per record model and one for the tasks."""
+    record the user may not read (a homeroom teacher and the interview notes) is left out, entry and all. Change
+    reasons in the reader's language (cases.reasons); `tiers=False` leaves tiers out. A constant number of queries:
+    one per record model and one for the tasks."""
     entries: list[TimelineEntry] = []
     for model, to_case in TIMELINE_MODELS:
         rows = (
@@ -176,8 +223,10 @@ def case_timeline(user, case: Case) -> list[TimelineEntry]:
         withheld = _withheld_ids(user, model, to_case, case)
         for row in rows:
             # A case row's state at that moment: the tier and status it moved to.
-            changed = f"{row.get_tier_display()} · {row.get_status_display()}" if model is Case else ""
-            reason = row.history_change_reason or ""
+            changed = ""
+            if model is Case:
+                changed = " · ".join([str(row.get_tier_display())] * tiers + [str(row.get_status_display())])
+            reason = reason_display(row.history_change_reason or "", tiers=tiers)
             entries.append(
                 TimelineEntry(
                     when=row.history_date, who=row.history_user,
@@ -287,16 +336,10 @@ def _roles_label(roles: str) -> str:
 
 
 def _changes(previous, row, model) -> str:
-    """What a history row changed against the record's previous version, as "field: old → new"."""
-    if previous is None or row.history_type != "~":
-        return ""
-    changes = []
-    for field in model._meta.concrete_fields:
-        old, new = getattr(previous, field.attname), getattr(row, field.attname)
-        if old != new:
-            shown = dict(field.flatchoices) if field.choices else {}
-            changes.append(f"{field.verbose_name}: {shown.get(old, old)} → {shown.get(new, new)}")
-    return "; ".join(changes)
+    """What a history row changed against the record's previous version, as "field: old → new", in the reader's
+    language (workflows.history_display)."""
+    renderer = history_display.ChangeRenderer()
+    return renderer.render(renderer.collect(history_display.diff(previous, row, model)))
 
 
 def _access_entries_q(case: Case) -> Q:
@@ -323,6 +366,7 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
     from roster.models import AccessLogEntry
 
     entries: list[ReviewEntry] = []
+    changes, pending = history_display.ChangeRenderer(), []
     for model, to_case in TIMELINE_MODELS:
         latest: dict[int, object] = {}  # each record's previous version, as the rows come in order
         rows = (
@@ -332,15 +376,21 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
         )  # fmt: skip
         withheld = _withheld_ids(user, model, to_case, case)
         for row in rows:
+            diffs = [] if row.id in withheld else changes.collect(history_display.diff(latest.get(row.id), row, model))
+            pending.append((len(entries), diffs))
             entries.append(
                 ReviewEntry(
                     when=row.history_date, who=person_name(row.history_user), kind="change",
                     what=f"{model._meta.verbose_name} {_CHANGE.get(row.history_type, '')}",
-                    detail=str(RESTRICTED) if row.id in withheld else _changes(latest.get(row.id), row, model),
-                    reason=row.history_change_reason or "",
+                    detail=str(RESTRICTED) if row.id in withheld else "",
+                    reason=reason_display(row.history_change_reason or ""),
                 )
             )  # fmt: skip
             latest[row.id] = row
+    # The fields changed, read in the reader's language, linked records named (one query per linked model).
+    for index, diffs in pending:
+        if diffs:
+            entries[index] = replace(entries[index], detail=changes.render(diffs))
     for entry in timeline_steps(case):
         entries.append(ReviewEntry(when=entry.when, who=entry.who_label, kind="step", what=entry.what,
                                    detail=entry.detail))  # fmt: skip
@@ -375,3 +425,31 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
 def person_name(user) -> str:
     """A person as the review names them: their username (what the access log keeps), or "" for the system."""
     return user.get_username() if user else ""
+
+
+# --- Crisis alerts ------------------------------------------------------------------------------------------------
+
+
+def access_crisis_alert_by_id(user, pk: int, method: str = "GET") -> CrisisAlert:
+    """The crisis alert `pk` with its student, class, school, case and taker, for its page.
+
+    Access: someone the alert reached, or a psychology teacher or principal of its school, its district's centre or
+    its city's centre (cases.alerts.may_act_on); anyone else, and a missing alert, get the same 404.
+    Audit: the reading (or the taking, for a POST) of the alert; a refusal as denied."""
+    from django.http import Http404
+
+    from cases import alerts
+    from roster import audit
+    from roster.models import AccessAction, AccessOutcome
+
+    action = AccessAction.VIEW if method in ("GET", "HEAD") else AccessAction.CHANGE
+    alert = (
+        CrisisAlert.objects.select_related("student__school_class", "school", "case", "acknowledged_by")
+        .filter(pk=pk)
+        .first()
+    )  # fmt: skip
+    if alert is None or not alerts.may_act_on(user, alert):
+        audit.record(action, object_type=audit.label(CrisisAlert), object_ids=[pk], outcome=AccessOutcome.DENIED)
+        raise Http404
+    audit.record(action, object_type=audit.label(CrisisAlert), object_ids=[pk])
+    return alert

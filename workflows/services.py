@@ -20,9 +20,12 @@ from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from cases import alerts
 from cases import services as case_services
-from cases.models import Case, Decision, FollowUpOutcome
-from workflows.flows import CaseFlow
+from cases.models import AlertKind, Case, Decision, FollowUpOutcome, SupportStatus
+from screening.definitions import RiskTier
+from workflows.deadlines import task_clocks_reset_for_case, task_clocks_start_bulk, task_deadlines_sweep
+from workflows.flows import SAFETY, SIDE, SUPPORT, CaseFlow
 from workflows.models import CaseProcess
 
 logger = logging.getLogger(__name__)
@@ -45,12 +48,33 @@ class CaseBusy(Exception):
 # --- Starting -----------------------------------------------------------------------------------------------------
 
 
+def main_processes(case: Case):
+    """The case's own processes (not the district-support ones beside them), newest first."""
+    return CaseProcess.objects.filter(case=case).exclude(data__has_key=SIDE).order_by("-pk")
+
+
+def _running(case: Case) -> CaseProcess | None:
+    return main_processes(case).exclude(status__in=(STATUS.DONE, STATUS.CANCELED)).first()
+
+
 def case_process_start(case: Case, *, new: bool = False) -> CaseProcess:
     """A process for an opened (`new`: it has none) or reopened case; a case has at most one running process."""
-    running = None
-    if not new:
-        running = CaseProcess.objects.filter(case=case).exclude(status__in=(STATUS.DONE, STATUS.CANCELED)).first()
+    running = None if new else _running(case)
     return running or CaseFlow.start.run(case=case)
+
+
+def case_raised_continue(case: Case) -> None:
+    """After a raise of tier from outside the process (a new screening, a staff concern): before the team is seated
+    the waiting triage and staffing simply take the new tier (their clocks recomputed, earlier only); once the team
+    works the case, its process gives way to a new one that starts the new tier's interview and parent contact (the
+    raise already re-staffed the team). Access: the system, right after the raise."""
+    running = _running(case)
+    if running is not None and not case.team.filter(left_at__isnull=True).exists():
+        task_clocks_reset_for_case(case)
+        return
+    if running is not None:
+        CaseFlow.instance.cancel(running)
+    CaseFlow.start_raised.run(case=case)
 
 
 def on_student_flagged(sender, result, in_batch: bool = False, **kwargs) -> None:
@@ -70,10 +94,49 @@ def case_open_for_result(result_id: int) -> str:
     result = ScreeningResult.objects.select_related("student__school").get(pk=result_id)
     with transaction.atomic():
         opening = case_services.case_open_for_flag(result)
-        if opening.outcome in ("opened", "reopened"):
-            case_process_start(opening.case, new=opening.outcome == "opened")
+        _continue(opening)
     logger.info("case %s %s by screening result %s", opening.case.pk, opening.outcome, result.pk)
+    # The crisis alert after the case: its link leads to the case's triage.
+    alert = alerts.crisis_alert_raise_for_result(result.pk)
+    if alert is not None:
+        safety_assessment_start(alert)
     return opening.outcome
+
+
+def safety_assessment_start(alert) -> bool:
+    """A non-acute critical answer (NIMH ASQ pathway): a brief safety assessment task in the school's queue, due
+    before the end of that school day. Once per alert. Returns whether a task was opened."""
+    if alert.kind != AlertKind.CRITICAL or alert.case_id is None:
+        return False
+    side = CaseProcess.objects.filter(case_id=alert.case_id, data__side=SAFETY, created__gte=alert.raised_at)
+    if side.exists():
+        return False
+    CaseFlow.start_safety.run(case=alert.case, side=SAFETY)
+    return True
+
+
+def safety_assessment_done(user, task, **fields):
+    def record(case):
+        alert = case.crisis_alerts.filter(kind=AlertKind.CRITICAL).order_by("-raised_at").first()
+        return case_services.safety_assessment_record(user, case, alert=alert, **fields)
+
+    return _do(user, task, CaseFlow.safety_assessment, record)
+
+
+def _continue(opening) -> None:
+    if opening.outcome in ("opened", "reopened"):
+        case_process_start(opening.case, new=opening.outcome == "opened")
+    elif opening.outcome == "raised":
+        case_raised_continue(opening.case)
+
+
+def crisis_alerts_raise_for_results(result_ids: list[int]) -> int:
+    """The crisis alerts of a batch of flagged results (a large import), after their cases. Returns how many."""
+    raised = [alerts.crisis_alert_raise_for_result(pk) for pk in result_ids]
+    for alert in raised:
+        if alert is not None:
+            safety_assessment_start(alert)
+    return sum(alert is not None for alert in raised)
 
 
 def on_students_flagged(sender, results, **kwargs) -> None:
@@ -83,9 +146,13 @@ def on_students_flagged(sender, results, **kwargs) -> None:
         new = [o.case for o in openings if o.outcome == "opened"]  # opened in bulk just now: no process yet
         case_processes_start_new(new)
         for opening in openings:
-            if opening.outcome == "reopened":
-                case_process_start(opening.case)
+            if opening.outcome in ("reopened", "raised"):
+                _continue(opening)
     logger.info("cases for %s flagged results: %s opened", len(results), len(new))
+    from django_q.tasks import async_task
+
+    ids = [r.pk for r in results]
+    transaction.on_commit(lambda: async_task("workflows.services.crisis_alerts_raise_for_results", ids, group="alerts"))
 
 
 def case_processes_start_new(cases: list[Case]) -> list[CaseProcess]:
@@ -147,6 +214,7 @@ def case_processes_start_new(cases: list[Case]) -> list[CaseProcess]:
     Task.previous.through.objects.bulk_create(
         [Task.previous.through(from_task=t, to_task=s) for t, s in zip(triages, starts, strict=True)]
     )
+    task_clocks_start_bulk(triages, cases)  # what CaseTaskActivation does for one task
     return list(CaseProcess.objects.filter(pk__in=[p.pk for p in processes]))
 
 
@@ -154,8 +222,13 @@ def case_refer_and_start(actor, student, reason: str, tier: str) -> Case:
     """A staff referral: the case (opened, or the active one) and its process, waiting for triage."""
     with transaction.atomic():
         opening = case_services.case_refer(actor, student, reason, tier)
-        if opening.outcome in ("opened", "reopened"):
-            case_process_start(opening.case, new=opening.outcome == "opened")
+        _continue(opening)
+        if tier == RiskTier.RED and opening.outcome != "unchanged":
+            # A teacher who sees a red student now: the same alert chain as a red screening.
+            alerts.crisis_alert_raise(
+                opening.case.student, kind=AlertKind.RED, case=opening.case,
+                event_key=f"staff_concern:{opening.case.pk}:{opening.case.history.count()}",
+            )  # fmt: skip
     return opening.case
 
 
@@ -281,7 +354,9 @@ def follow_up_done(user, task, *, note: str, outcome: str, reassessment_score=No
         followup = case_services.followup_record(
             user, case, note=note, outcome=outcome, reassessment_score=reassessment_score
         )
-        if outcome in (FollowUpOutcome.ESCALATE, FollowUpOutcome.DE_ESCALATE):
+        if outcome == FollowUpOutcome.ESCALATE:  # at once: the flow then restarts the new tier's first steps
+            case_services.case_tier_raise(user, case, to_tier, reason or note)
+        elif outcome == FollowUpOutcome.DE_ESCALATE:
             case_services.tier_change_request(user, case, to_tier, reason or note)
         elif outcome == FollowUpOutcome.PROPOSE_CLOSURE:
             case_services.closure_propose(user, case, reason or note)
@@ -294,7 +369,29 @@ def tier_change_decided(user, task, *, approve: bool):
     def decide(case):
         return case_services.tier_change_decide(user, _pending(case.tier_changes), approve)
 
-    return _do(user, task, CaseFlow.approve_tier_change, decide)
+    return _do(user, task, (CaseFlow.approve_tier_change, CaseFlow.approve_lowering), decide)
+
+
+def support_request_and_start(actor, case: Case, reason: str):
+    """申请区县支持: the request on the case and the district centre's task in its queue."""
+    with transaction.atomic():
+        request = case_services.support_request(actor, case, reason)
+        CaseFlow.start_support.run(case=case, side=SUPPORT)
+    return request
+
+
+def support_done(user, task, *, agency: str, contact: str, agreed: str):
+    """The district centre joins the case: the request accepted and the first line of the coordination log."""
+
+    def record(case):
+        request = case.support_requests.filter(status=SupportStatus.OPEN).first()
+        if request is None:
+            raise TaskUnavailable
+        request = case_services.support_accept(user, request)
+        return case_services.coordination_record(user, case, agency=agency, contact=contact, agreed=agreed,
+                                                 request=request)  # fmt: skip
+
+    return _do(user, task, CaseFlow.district_support, record)
 
 
 def closure_decided(user, task, *, approve: bool, evaluation: str = ""):
@@ -317,6 +414,9 @@ STEPS: dict[str, Callable] = {
     "make_referral": referral_made,
     "follow_up": follow_up_done,
     "approve_tier_change": tier_change_decided,
+    "approve_lowering": tier_change_decided,
+    "district_support": support_done,
+    "safety_assessment": safety_assessment_done,
     "approve_closure": closure_decided,
 }
 
@@ -396,7 +496,9 @@ def on_role_removed(sender, assignment, **kwargs) -> None:
 
 
 def workflow_tick() -> dict:
-    """Fire due Viewflow timers (follow-ups, SLA boundaries). Run every minute by the django-q2 schedule."""
+    """Fire due Viewflow timers and send the due reminders of overdue steps (workflows.deadlines). Run every minute by
+    the django-q2 schedule."""
     from viewflow.workflow.timers import fire_due_conditions, fire_due_start_timers, fire_due_timers
 
-    return {"timers": fire_due_timers(), "starts": fire_due_start_timers(), "conditions": fire_due_conditions()}
+    return {"timers": fire_due_timers(), "starts": fire_due_start_timers(), "conditions": fire_due_conditions(),
+            "overdue": task_deadlines_sweep()}  # fmt: skip

@@ -15,12 +15,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -41,10 +41,10 @@ from roster.masking import mask_name
 from roster.models import AccessAction, AccessOutcome
 from roster.roles import Role
 from roster.spreadsheets import XLSX_TYPE, xlsx_bytes
-from workflows import forms, selectors, services
-from workflows.filters import CaseFilter
+from workflows import case_page, chart, forms, selectors, services
+from workflows.filters import CaseFilter, TaskFilter
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import CaseProcess, TaskClock
 
 OVERDUE = '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>'
 TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
@@ -109,6 +109,13 @@ def tier_chip(tier: str, label: str):
     return format_html(
         '<span class="case-tier" style="background:{};color:#fff;border-radius:10px;padding:1px 8px">{}</span>',
         TIER_COLOURS.get(tier, "#757575"), label,
+    )  # fmt: skip
+
+
+def alert_chip():
+    return format_html(
+        '<span class="case-alert" style="background:#b71c1c;color:#fff;border-radius:10px;padding:1px 8px">{}</span>',
+        _("Crisis alert"),
     )  # fmt: skip
 
 
@@ -192,8 +199,10 @@ def _pending_request(case, task: Task):
 
 
 def _due(task: Task):
-    due = (task.data or {}).get("due")
-    return parse_datetime(due) if due else None
+    """The step's due time: the lists' `due` annotation, else the task's clock (workflows.deadlines)."""
+    if "due" in task.__dict__:
+        return task.due
+    return TaskClock.objects.filter(task_id=task.pk).values_list("due_at", flat=True).first()
 
 
 @login_required
@@ -302,9 +311,13 @@ class _TaskColumns(_LoggedList):
     """Columns of a task list row: the case's student (masked), tier colour, step and due date; overdue marked."""
 
     paginator_class = CappedPaginator
-    filterset_class = None  # the stock filter embeds every process of the queue in the page (#505 notes)
+    # The case's tier and the step; the stock filter embeds every process of the queue in the page (#505 notes).
+    filterset_class = TaskFilter
     columns = ("task_link", "student", "tier", "step", "due_date", "created")
     object_link_columns = ()
+
+    def is_strict_filter(self):
+        return self.filterset.form.is_bound  # a forged choice lists nothing rather than everything
 
     def task_link(self, task):
         return format_html('<a href="{}">#{}</a>', _task_url(task), task.pk)
@@ -319,6 +332,8 @@ class _TaskColumns(_LoggedList):
 
     def tier(self, task):
         case = task.process.caseprocess.case
+        if getattr(task, "urgency", None) == 0:  # an open crisis alert on the case (workflows.selectors.urgency)
+            return format_html("{} {}", alert_chip(), tier_chip(case.tier, case.get_tier_display()))
         return tier_chip(case.tier, case.get_tier_display())
 
     tier.short_description = gettext_lazy("Tier")
@@ -329,7 +344,7 @@ class _TaskColumns(_LoggedList):
     step.short_description = gettext_lazy("Step")
 
     def due_date(self, task):
-        due = _due(task)
+        due = getattr(task, "clock_due", None) or _due(task)
         if due is None:
             return ""
         shown = timezone.localtime(due).strftime("%m-%d %H:%M")
@@ -395,7 +410,7 @@ class CaseTaskListView(_TaskColumns, flow_views.DashboardTaskListView):
 
 
 class CaseListView(_LoggedList, mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames, ListModelView):
-    """The cases the user may see, newest first (the stock process list joins every task of every process)."""
+    """The cases the user may see, risk first (the stock process list joins every task of every process)."""
 
     def case_id_of(self, row) -> int:
         return row.pk
@@ -443,6 +458,8 @@ class CaseListView(_LoggedList, mixins.StoreRequestPathMixin, mixins.ProcessView
     student.short_description = gettext_lazy("Student")
 
     def tier(self, case):
+        if getattr(case, "urgency", None) == 0:  # an open crisis alert (workflows.selectors.urgency)
+            return format_html("{} {}", alert_chip(), tier_chip(case.tier, case.get_tier_display()))
         return tier_chip(case.tier, case.get_tier_display())
 
     tier.short_description = gettext_lazy("Tier")
@@ -474,13 +491,16 @@ def case_detail(request, process_pk: int, **kwargs):
         Task.objects.filter(process__caseprocess__case=case, flow_task_type="HUMAN")
         .filter(status__in=selectors.ACTIVE)
         .select_related("owner")
+        .annotate(due=F("clock__due_at"))
     )  # fmt: skip
+    sections = case_page.case_page(request.user, case)  # a homeroom teacher sees no tier, result or clinical record
     context = {
         "process": process, "case": case, "student": student_label(request.user, case),
-        "tier": tier_chip(case.tier, case.get_tier_display()),
+        "tier": tier_chip(case.tier, case.get_tier_display()) if sections.clinical else "",
+        "page": sections,
         "team": case.team.filter(left_at__isnull=True).select_related("user"),
         "open_tasks": [(t, _due(t), _task_url(t), selectors.person(t.owner)) for t in open_tasks],
-        "timeline": selectors.case_timeline(request.user, case),
+        "timeline": selectors.case_timeline(request.user, case, tiers=sections.clinical),
         "interview_notes": selectors.interview_notes(request.user, case),
         "restricted_label": selectors.RESTRICTED,
         "chart_url": _flow_url("process_chart", process.pk),
@@ -513,6 +533,12 @@ class CaseChartView(flow_views.FlowChartView):
         if process_pk is not None and not selectors.case_processes(request.user).filter(pk=process_pk).exists():
             raise _denied(audit.label(CaseProcess), process_pk)
         return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        """The chart labelled in the reader's language, large (workflows.chart); viewflow's own for BPMN."""
+        if request.GET.get("format") == "bpmn":
+            return super().get(request, *args, **kwargs)
+        return HttpResponse(chart.chart_svg(self.flow_class, kwargs.get("process_pk")), content_type="image/svg+xml")
 
 
 # --- Actions on cases (not steps): refer a student, reopen, referral feedback, hand over ----------------------------

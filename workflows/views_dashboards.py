@@ -19,7 +19,6 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -184,7 +183,7 @@ def overdue(request):
     rows = []
     for task in page.object_list:
         case: Case = task.process.caseprocess.case
-        due = parse_datetime(task.due_at)
+        due = task.due_at
         rows.append(OverdueRow(
             case=str(case), case_url=CaseFlow.instance.reverse("process_detail", args=[task.process_id]),
             school=case.school.name, student=f"{mask_name(case.student.name)} · {case.student.school_class}",

@@ -17,7 +17,7 @@ from viewflow.workflow.flow import FlowAppViewset
 from cases.services import emergency_access_may_request
 from roster import audit, scoping
 from roster.roles import Role
-from workflows import selectors, views, views_emergency
+from workflows import selectors, views, views_emergency, views_support
 from workflows.flows import CaseFlow
 
 
@@ -81,6 +81,14 @@ class CaseFlowAppViewset(FlowAppViewset):
     @property
     def parent_contact_extra_path(self):
         return path("<int:process_pk>/parent-contacts/new/", views.parent_contact_extra, name="parent_contact_extra")
+
+    @property
+    def support_request_path(self):
+        return path("<int:process_pk>/support/new/", views_support.support_request, name="support_request")
+
+    @property
+    def coordination_add_path(self):
+        return path("<int:process_pk>/coordination/new/", views_support.coordination_add, name="coordination_add")
 
     @property
     def referral_feedback_path(self):

@@ -24,11 +24,11 @@
       tr.appendChild(td);
     }
     function show(data) {
-      ["done", "invited", "red_alerts"].forEach(function (key) {
+      ["done", "invited", "to_keep"].forEach(function (key) {
         root.querySelector('[data-count="' + key + '"]').textContent = data[key];
       });
-      root.querySelector(".proctor-red-count").classList.toggle("is-zero", !data.red_alerts);
-      root.querySelector("[data-red-banner]").hidden = !data.red_alerts;
+      root.querySelector(".proctor-keep-count").classList.toggle("is-zero", !data.to_keep);
+      root.querySelector("[data-keep-banner]").hidden = !data.to_keep;
       root.querySelector("[data-refreshed]").textContent = data.refreshed_at;
       var body = root.querySelector("[data-rows]");
       if (!data.students.length) { return; }
@@ -36,7 +36,7 @@
       data.students.forEach(function (s) {
         var tr = document.createElement("tr");
         tr.className = "status-" + s.status;
-        cell(tr, s.student_no); cell(tr, s.name); cell(tr, labels[s.status] || "", s.status === "red_alert");
+        cell(tr, s.student_no); cell(tr, s.name); cell(tr, labels[s.status] || "", s.status === "keep");
         rows.appendChild(tr);
       });
       body.replaceChildren(rows);

@@ -72,7 +72,7 @@ def test_staff_refer_students_they_can_see_and_only_those(world):
     assert Case.objects.count() == 1
 
 
-def test_triage_is_the_psychology_teachers_and_green_goes_to_the_principal_as_a_false_positive(world, flag):
+def test_triage_is_the_psychology_teachers_and_green_goes_a_level_higher_as_a_false_positive(world, flag):
     case = flag(world.student_a1_3, "orange").case
     with pytest.raises(PermissionDenied):
         services.case_triage(world.homeroom_a1_3, case, "yellow", "面谈后情况较好")
@@ -80,11 +80,23 @@ def test_triage_is_the_psychology_teachers_and_green_goes_to_the_principal_as_a_
     case.refresh_from_db()
     assert case.status == CaseStatus.CLOSING and case.tier == "green" and case.triaged
     (closure,) = case.closures.all()
-    services.closure_decide(world.principal_a1, closure, approve=True, evaluation="同意")
+    with pytest.raises(PermissionDenied):  # an orange screening is not closed inside the school
+        services.closure_decide(world.principal_a1, closure, approve=True, evaluation="同意")
+    services.closure_decide(world.centre_district_a, closure, approve=True, evaluation="同意")
     case.refresh_from_db()
     assert case.status == CaseStatus.CLOSED and case.closed_at is not None
     last = case.history.first()
-    assert last.history_user == world.principal_a1 and last.history_change_reason == "closed"
+    assert last.history_user == world.centre_district_a and last.history_change_reason == "closed"
+
+
+def test_a_false_positive_not_confirmed_gives_the_case_its_screening_tier_back(world, flag):
+    case = flag(world.student_a1_3, "yellow").case
+    services.case_triage(world.counselor_a1, case, "green", "误报")
+    with pytest.raises(ValidationError):  # a refusal says why
+        services.closure_decide(world.principal_a1, case.closures.get(), approve=False)
+    services.closure_decide(world.principal_a1, case.closures.get(), approve=False, evaluation="需要再观察")
+    case.refresh_from_db()
+    assert (case.status, case.tier) == (CaseStatus.OPEN, "yellow")
 
 
 def test_the_roster_proposes_the_team_and_the_composition_is_enforced(world, flag):
@@ -131,15 +143,14 @@ def test_cases_stay_inside_their_school_and_away_from_admin_roles(world, flag):
         services.interview_record(world.counselor_a2, a1, "不是我学校的学生")
 
 
-def test_escalation_needs_an_independent_principal_and_re_staffs_the_case(world, flag):
+def test_a_raise_takes_effect_at_once_and_re_staffs_but_lowering_needs_an_independent_principal(world, flag):
     case = flag(world.student_a1_3, "yellow").case
     services.team_set(world.counselor_a1, case, services.team_proposal(case))
-    change = services.tier_change_request(world.counselor_a1, case, "orange", "家长反映孩子有自伤行为")
-    with pytest.raises(PermissionDenied):  # the requester
-        services.tier_change_decide(world.counselor_a1, change, approve=True)
-    services.tier_change_decide(world.principal_a1, change, approve=True)
+    with pytest.raises(ValidationError):  # a raise is never a request waiting for someone
+        services.tier_change_request(world.counselor_a1, case, "orange", "家长反映孩子有自伤行为")
+    services.case_tier_raise(world.counselor_a1, case, "orange", "家长反映孩子有自伤行为")
     case.refresh_from_db()
-    assert case.tier == "orange"
+    assert case.tier == "orange" and not case.tier_changes.exists()
     seats = dict(case.team.filter(left_at__isnull=True).values_list("seat", "user"))
     assert seats[TeamSeat.SCHOOL_LEADER] == world.principal_a1.pk  # three-on-one now
     # Now on the team, the principal may not decide the case's next request.
@@ -210,14 +221,14 @@ def test_a_flag_delivered_again_neither_reopens_nor_re_raises_its_case(world, fl
     opening = flag(world.student_a1_3, "orange")
     case, result = opening.case, opening.case.screening_result
     services.case_triage(world.counselor_a1, case, "yellow", "访谈后判断为黄色")
+    services.tier_change_decide(world.principal_a1, case.tier_changes.get(), approve=True)  # lowering: approved
     assert services.case_open_for_flag(result).outcome == "unchanged"
     case.refresh_from_db()
     assert (case.tier, case.triaged) == ("yellow", True)
     services.team_set(world.counselor_a1, case, services.team_proposal(case))
     closure = services.closure_propose(world.counselor_a1, case, "稳定")
-    services.closure_decide(world.principal_a1, closure, approve=True) if not services.on_team(
-        world.principal_a1, case
-    ) else services.closure_decide(world.centre_district_a, closure, approve=True)  # fmt: skip
+    # Screened orange: the closure is the district centre's, even after the tier was lowered to yellow.
+    services.closure_decide(world.centre_district_a, closure, approve=True)
     history = case.history.count()
     assert services.case_open_for_flag(result).outcome == "unchanged"
     case.refresh_from_db()

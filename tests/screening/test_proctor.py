@@ -109,10 +109,10 @@ def test_the_page_shows_done_not_yet_and_the_red_alert_with_masked_names(
     client.force_login(getattr(world, persona))
     response = client.get(_url(campaign, world.class_a1_3))
     page = response.content.decode()
-    assert response.context["summary"] == {"invited": 5, "done": 4, "red_alerts": 1}
+    assert response.context["summary"] == {"invited": 5, "done": 4, "to_keep": 1}
     statuses = {row.student_no: row.status for row in response.context["rows"]}
     assert statuses == {
-        world.student_a1_3.student_no: "red_alert",
+        world.student_a1_3.student_no: "keep",
         "2026100001": "done",
         "2026100002": "done",
         "2026100003": "done",
@@ -120,8 +120,8 @@ def test_the_page_shows_done_not_yet_and_the_red_alert_with_masked_names(
     }
     assert "王*明" in page and "王小明" not in page and "钱*答" in page
     assert "孙*学" not in page  # transferred out: not invited any more
-    assert page.count('class="status-red_alert"') == 1
-    assert response.context["labels"]["red_alert"] in page
+    assert page.count('class="status-keep"') == 1
+    assert response.context["labels"]["keep"] in page
     assert '<meta http-equiv="refresh" content="15">' in page  # the fallback without JavaScript
 
 
@@ -140,10 +140,10 @@ def test_the_page_never_shows_other_tiers_scores_or_answers(client, world, campa
 def test_the_status_feed_carries_counts_and_masked_rows_only(client, world, campaign, screened_class):
     client.force_login(world.principal_a1)
     data = client.get(_url(campaign, world.class_a1_3, "screening:proctor_status")).json()
-    assert (data["invited"], data["done"], data["red_alerts"]) == (5, 4, 1)
+    assert (data["invited"], data["done"], data["to_keep"]) == (5, 4, 1)
     assert {tuple(sorted(s)) for s in data["students"]} == {("name", "status", "student_no")}
     assert {s["name"] for s in data["students"]} == {"王*明", "李*橙", "张*黄", "赵*绿", "钱*答"}
-    assert {s["status"] for s in data["students"]} == {"done", "not_yet", "red_alert"}
+    assert {s["status"] for s in data["students"]} == {"done", "not_yet", "keep"}
 
 
 def test_the_page_query_count_does_not_grow_with_the_class(client, world, campaign):
@@ -179,7 +179,7 @@ def test_the_class_list_shows_the_classes_i_proctor_with_progress(client, world,
     campaign.save(update_fields=["target_grades"])
     client.force_login(world.counselor_a1)
     response = client.get(reverse("screening:proctor_classes", kwargs={"campaign_id": campaign.pk}))
-    rows = {c.pk: (c.done, c.invited, c.red_alerts) for c in response.context["classes"]}
+    rows = {c.pk: (c.done, c.invited, c.to_keep) for c in response.context["classes"]}
     assert rows == {world.class_a1_3.pk: (4, 5, 1), world.class_a1_5.pk: (0, 1, 0)}
     assert _url(campaign, world.class_a1_3) in response.content.decode()
 

@@ -26,7 +26,7 @@ from workflows.models import CaseProcess
 STEPS = [
     CaseFlow.triage, CaseFlow.approve_false_positive, CaseFlow.staffing, CaseFlow.interview, CaseFlow.parent_contact,
     CaseFlow.plan, CaseFlow.request_referral, CaseFlow.approve_referral, CaseFlow.make_referral,
-    CaseFlow.wait_follow_up, CaseFlow.follow_up, CaseFlow.approve_tier_change, CaseFlow.approve_closure,
+    CaseFlow.follow_up, CaseFlow.approve_tier_change, CaseFlow.approve_closure,
 ]  # fmt: skip
 
 
@@ -94,7 +94,7 @@ def test_the_demo_leaves_cases_at_every_step_and_work_for_each_demo_login(flagge
         assert demo["steps"][node.name] == waiting.filter(flow_task=node).count()
     assert demo["steps"]["closed"] == Case.objects.filter(status="closed").count() >= 3
     assert demo["steps"]["overdue"] >= 1
-    assert Notification.objects.filter(kind="case_task_overdue", recipient__username="principal").exists()
+    assert Notification.objects.filter(kind="task_overdue", recipient__username="principal").exists()
 
     def nodes(tasks):
         return {t.flow_task for t in tasks}

@@ -1,5 +1,6 @@
 """The case process, walked through its tasks as the people of tests/conftest.py would, through workflows.services
-(the same calls the task pages make): every tier to closure, approvals, the follow-up timer, who may take what."""
+(the same calls the task pages make): every tier to closure, approvals, the follow-up loop, who may take what.
+Deadlines and the overdue chain: tests/workflows/test_deadlines.py."""
 
 import datetime
 
@@ -41,7 +42,7 @@ def active(process, node):
 
 
 def nodes_open(process):
-    """The steps waiting, without the deadlines armed beside them (`<step>__timeout`)."""
+    """The steps waiting (without boundary events armed beside them, `<step>__timeout`)."""
     waiting = process.task_set.exclude(status__in=[STATUS.DONE, STATUS.CANCELED])
     return sorted(t.flow_task.name for t in waiting if "__" not in t.flow_task.name)
 
@@ -53,11 +54,7 @@ def take(user, process, node):
 
 
 def to_follow_up(process):
-    """Time passes: the follow-up timer falls due and the every-minute tick fires it."""
-    timer = active(process, CaseFlow.wait_follow_up)
-    assert timer.status == STATUS.SCHEDULED
-    Task.objects.filter(pk=timer.pk).update(scheduled=timezone.now() - datetime.timedelta(seconds=1))
-    assert services.workflow_tick()["timers"] == 1
+    """The next follow-up is open at once, due the tier's interval later (its clock)."""
     return active(process, CaseFlow.follow_up)
 
 
@@ -81,7 +78,7 @@ def test_a_yellow_case_from_triage_to_closure(world, open_case):
     services.plan_done(world.counselor_a1, plan, goals="改善睡眠", review_on=datetime.date(2027, 1, 10),
                        needs_referral=False, measures=[("每周谈话一次", world.counselor_a1),
                                                        ("关注课堂情绪", world.homeroom_a1_3)])  # fmt: skip
-    assert nodes_open(process) == ["wait_follow_up"]
+    assert nodes_open(process) == ["follow_up"]
     follow_up = to_follow_up(process)
     assert follow_up.owner == world.counselor_a1
     services.follow_up_done(world.counselor_a1, follow_up, note="情况稳定", outcome="propose_closure",
@@ -127,7 +124,7 @@ def test_an_orange_case_with_parent_contact_and_a_referral(world, open_case):
     assert not approval.flow_task.can_assign(vice, approval)  # orange: the district centre evaluates
     services.task_claim(world.centre_district_a, approval)
     services.closure_decided(world.centre_district_a, approval, approve=False, evaluation="再观察一个周期")
-    assert nodes_open(process) == ["wait_follow_up"]  # rejected: back to the follow-up loop
+    assert nodes_open(process) == ["follow_up"]  # rejected: back to the follow-up loop
     case.refresh_from_db()
     assert case.status == CaseStatus.OPEN
 
@@ -142,7 +139,8 @@ def test_green_at_triage_is_closed_when_the_principal_confirms_the_false_positiv
     assert process.status == STATUS.DONE and case.closures.get().decision == Decision.APPROVED
 
 
-def test_escalation_from_a_follow_up_is_approved_and_re_staffs_the_case(world, open_case):
+def test_escalation_from_a_follow_up_takes_effect_at_once_re_staffs_and_restarts_the_first_steps(world, open_case,
+                                                                                               django_capture_on_commit_callbacks):  # fmt: skip
     case, process = open_case(world.student_a1_3, "yellow")
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
                          reason="确认")  # fmt: skip
@@ -151,15 +149,20 @@ def test_escalation_from_a_follow_up_is_approved_and_re_staffs_the_case(world, o
     services.interview_done(world.counselor_a1, active(process, CaseFlow.interview), note="一般")
     services.plan_done(world.counselor_a1, active(process, CaseFlow.plan), goals="观察", needs_referral=False,
                        review_on=datetime.date(2027, 1, 5), measures=[("观察", world.homeroom_a1_3)])  # fmt: skip
-    services.follow_up_done(world.counselor_a1, to_follow_up(process), note="出现自伤行为", outcome="escalate",
-                            to_tier="orange")  # fmt: skip
-    approval = take(world.principal_a1, process, CaseFlow.approve_tier_change)
-    services.tier_change_decided(world.principal_a1, approval, approve=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.follow_up_done(world.counselor_a1, to_follow_up(process), note="出现自伤行为", outcome="escalate",
+                                to_tier="orange")  # fmt: skip
     case.refresh_from_db()
-    assert case.tier == "orange"
+    process.refresh_from_db()
+    # No approval: the raise is in force, the team is 三包一, and a new process runs the orange first steps.
+    assert case.tier == "orange" and not case.tier_changes.exists()
     assert case.team.get(seat=TeamSeat.SCHOOL_LEADER, left_at__isnull=True).user == world.principal_a1
-    timer = active(process, CaseFlow.wait_follow_up)
-    assert timer.scheduled - timezone.now() < datetime.timedelta(days=7, minutes=1)  # orange: weekly
+    assert process.status == STATUS.DONE
+    restarted = services.main_processes(case).first()
+    assert restarted.pk != process.pk
+    assert nodes_open(restarted) == ["interview", "parent_contact"]
+    contact = active(restarted, CaseFlow.parent_contact)
+    assert contact.clock.due_at - timezone.now() < datetime.timedelta(hours=48, minutes=1)  # orange: 48 h
 
 
 def test_a_task_done_by_one_person_is_refused_to_the_next_with_a_clear_message(world, open_case):
@@ -197,13 +200,16 @@ def test_a_flag_opens_a_case_waiting_for_triage_and_a_second_flag_opens_no_other
     with django_capture_on_commit_callbacks(execute=True):
         result_record(campaign=campaign, student=world.student_a1_3, answers=ANSWERS["orange"], source="portal")
     (case,) = Case.objects.all()
-    (process,) = CaseProcess.objects.filter(case=case)
+    (process,) = services.main_processes(case)
     assert case.tier == "orange" and nodes_open(process) == ["triage"]
+    # The orange answer was a critical one (ASQ): a brief safety assessment waits beside the triage.
+    (safety,) = CaseProcess.objects.filter(case=case).exclude(pk=process.pk)
+    assert nodes_open(safety) == ["safety_assessment"]
     other = CampaignFactory(schools=[world.school_a1])
     with django_capture_on_commit_callbacks(execute=True):
         result_record(campaign=other, student=world.student_a1_3, answers=ANSWERS["red"], source="portal")
     case.refresh_from_db()
-    assert Case.objects.count() == 1 and CaseProcess.objects.count() == 1 and case.tier == "red"
+    assert Case.objects.count() == 1 and services.main_processes(case).count() == 1 and case.tier == "red"
 
 
 def test_a_large_import_opens_its_cases_through_the_task_worker(
@@ -296,23 +302,23 @@ def test_an_overdue_first_interview_tells_the_principal_and_the_case_goes_on(wor
     services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
                            case_services.team_proposal(case))  # fmt: skip
     interview = active(process, CaseFlow.interview)
-    assert interview.data["due"] == (case.opened_at + datetime.timedelta(hours=24)).isoformat()
-    assert services.workflow_tick()["timers"] == 0  # not due yet
-    due = process.task_set.filter(flow_task_type="TIMER", status=STATUS.SCHEDULED)
-    assert due.count() == 2  # the interview's and the parent contact's deadlines
-    due.update(scheduled=timezone.now() - datetime.timedelta(seconds=1))
-    assert services.workflow_tick()["timers"] == 2
-    told = Notification.objects.filter(kind="case_task_overdue")
+    assert interview.clock.due_at == process.created + datetime.timedelta(hours=24)  # from the process's start
+    assert services.workflow_tick()["overdue"] == 0  # not due yet
+    later = process.created + datetime.timedelta(hours=24, minutes=31)  # past the principal's step of the chain
+    from workflows.deadlines import task_deadlines_sweep
+
+    task_deadlines_sweep(now=later)
+    told = Notification.objects.filter(kind="task_overdue", recipient__in=[world.principal_a1, vice])
     assert {n.recipient for n in told} == {world.principal_a1, vice}
-    assert all("王" not in n.title + n.body for n in told)  # the case number, never the student's name
+    assert all("王小明" not in n.title + n.body and "王*明" in n.title for n in told)  # masked, never in full
     steps = {str(CaseFlow.interview.task_title), str(CaseFlow.parent_contact.task_title)}
-    assert {step for step in steps for n in told if step in n.title} == steps  # the late step, not its timer
+    assert {step for step in steps for n in told if step in n.title} == steps  # the late steps themselves
     interview.refresh_from_db()
     assert interview.status == STATUS.ASSIGNED  # still the counselor's to do
     services.interview_done(world.counselor_a1, interview, note="已面谈")
     services.parent_contact_done(world.homeroom_a1_3, active(process, CaseFlow.parent_contact), guardian="父亲",
                                  channel="in_person", outcome="已沟通", consent="given")  # fmt: skip
-    assert nodes_open(process) == ["plan"]  # the join was not held up by the overdue path
+    assert nodes_open(process) == ["plan"]  # the join was not held up by the overdue steps
 
 
 def test_a_principal_hands_a_leavers_seats_and_tasks_to_a_successor_in_one_action(world, open_case):

@@ -35,11 +35,11 @@ def staffed(world, process, tier, counselor):
 
 
 def overdue(process, node, hours=5):
-    """Time passes: the step's deadline (task.data["due"], as CaseFlow.mark_due writes it) is behind us."""
+    """Time passes: the step's due time (its clock, workflows.deadlines) is behind us."""
+    from workflows.models import TaskClock
+
     task = active(process, node)
-    due = (timezone.now() - datetime.timedelta(hours=hours)).astimezone(datetime.UTC)
-    task.data = {**(task.data or {}), "due": due.isoformat()}
-    task.save(update_fields=["data"])
+    TaskClock.objects.filter(task=task).update(due_at=timezone.now() - datetime.timedelta(hours=hours))
     return task
 
 
