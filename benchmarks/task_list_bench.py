@@ -112,14 +112,18 @@ def main() -> None:
         from cases.models import Case
 
         school_id = RoleAssignment.objects.filter(user=counselor, role="psychology_teacher").values("school_id")
-        candidates = list(Case.objects.filter(school_id__in=school_id).order_by("pk").values_list("pk", flat=True))
+        # Exactly --red of the open cases red (the preparation's mix has a sixth red): the others orange.
+        Case.objects.filter(tier="red").update(tier="orange")  # a benchmark fixture: no history rows wanted
+        candidates = list(Case.objects.order_by("pk").values_list("pk", flat=True))
         step = max(1, len(candidates) // args.red)
-        red_ids = candidates[::step][: args.red]
+        red_ids = candidates[::step][: args.red]  # spread over the city, as a screening's red results are
         Case.objects.filter(pk__in=red_ids).update(tier="red")  # a benchmark fixture: no history rows wanted
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE cases_case")
-        print(f"red cases at the counselor's school: {len(red_ids)}")
+        at_school = Case.objects.filter(pk__in=red_ids, school_id__in=school_id).count()
+        print(f"red cases: {len(red_ids)} in the city ({Case.objects.filter(tier='red').count()} in the database), "
+              f"{at_school} at the counselor's school")  # fmt: skip
 
     def page(fn, user):
         def run():
@@ -150,8 +154,9 @@ def main() -> None:
               f"max {max(times):6.1f} ms")  # fmt: skip
     if red_ids:
         first = [t.process.caseprocess.case.tier for t in selectors.queue(counselor)[:PAGE]]
-        print(f"queue's first page: {first.count('red')} red of {len(first)} rows (all red first: "
-              f"{first[: min(PAGE, len(red_ids))] == ['red'] * min(PAGE, len(red_ids))})")  # fmt: skip
+        waiting = min(PAGE, selectors.queue(counselor).filter(process__caseprocess__case__tier="red").count())
+        print(f"queue's first page: {first.count('red')} red of {len(first)} rows (the red waiting first: "
+              f"{first[:waiting] == ['red'] * waiting})")  # fmt: skip
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     from django.conf import settings
 

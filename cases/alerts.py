@@ -62,9 +62,7 @@ def _subject_key(alert: CrisisAlert) -> str:
 
 
 def _holders(role: str, **node) -> set[int]:
-    return set(
-        RoleAssignment.objects.filter(role=role, user__is_active=True, **node).values_list("user_id", flat=True)
-    )
+    return set(RoleAssignment.objects.filter(role=role, user__is_active=True, **node).values_list("user_id", flat=True))
 
 
 def audience_members(audience: str, school: School, at: datetime) -> set[int]:
@@ -103,15 +101,23 @@ def _alert_texts(alert: CrisisAlert) -> tuple[str, str]:
     params = _where(alert.student)
     title = _("Crisis alert: %(student)s, %(school)s, %(class)s") % params
     bodies = {
-        AlertKind.ACUTE: _("An acute answer: the student has thoughts of suicide right now. Go to the student at "
-                           "once and do not leave them alone."),  # fmt: skip
+        AlertKind.ACUTE: _(
+            "An acute answer: the student has thoughts of suicide right now. Go to the student at "
+            "once and do not leave them alone."
+        ),  # fmt: skip
         AlertKind.RED: _("A red-tier student needs to be seen today, in person."),
-        AlertKind.CRITICAL: _("A critical answer (self-harm or suicide item). See the student for a brief safety "
-                              "assessment before they go home today."),  # fmt: skip
+        AlertKind.CRITICAL: _(
+            "A critical answer (self-harm or suicide item). See the student for a brief safety "
+            "assessment before they go home today."
+        ),  # fmt: skip
     }
-    body = bodies[AlertKind(alert.kind)] + " " + _(
-        "Press “I'll handle it” so that the others know the student is being seen; until someone does, the alert "
-        "goes to more people."
+    body = (
+        bodies[AlertKind(alert.kind)]
+        + " "
+        + _(
+            "Press “I'll handle it” so that the others know the student is being seen; until someone does, the alert "
+            "goes to more people."
+        )
     )
     return title, body
 
@@ -219,6 +225,25 @@ def _care_instruction(alert: CrisisAlert, result, now: datetime) -> None:
     notify(proctors, kind=CARE_KIND, title=title, body=body, link=link, subject_key=care_subject_key(result.pk),
            urgent=True)  # fmt: skip
     CrisisAlertStep.objects.create(alert=alert, level=0, audiences=PROCTOR, recipients=sorted(proctors), at=now)
+
+
+def _care_taken(alert: CrisisAlert, actor: User) -> None:
+    """The proctors who were asked to keep the student learn who is coming (still nothing about why)."""
+    from django.conf import settings
+
+    proctors = set()
+    for step in alert.steps.filter(audiences=PROCTOR):
+        proctors.update(step.recipients)
+    if not proctors or alert.screening_result_id is None:
+        return
+    params = {**_where(alert.student), "name": actor.name or actor.username}
+    with translation.override(settings.LANGUAGE_CODE):
+        title = _("%(name)s is coming for the student") % params
+        body = _("%(class)s, %(student)s: %(name)s has taken over and is on the way; please keep the student with "
+                 "you until then.") % params  # fmt: skip
+    link = Notification.objects.filter(kind=CARE_KIND, subject_key=care_subject_key(alert.screening_result_id))
+    notify(proctors, kind=CARE_KIND, title=title, body=body, link=getattr(link.first(), "link", ""),
+           subject_key=f"{care_subject_key(alert.screening_result_id)}:taken", urgent=True)  # fmt: skip
 
 
 def _climb(alert: CrisisAlert, now: datetime) -> None:
@@ -347,7 +372,7 @@ def crisis_alerts_open_for(user) -> QuerySet[CrisisAlert]:
 
 
 def crisis_alert_acknowledge(actor: User, alert: CrisisAlert, *, now: datetime | None = None) -> CrisisAlert:
-    """"我来处理": the actor has the student; the chain stops and the case records who and when.
+    """ "我来处理": the actor has the student; the chain stops and the case records who and when.
 
     Access: someone the alert reached or an acting role over its school (PermissionDenied otherwise). A second
     acknowledgement raises AlertAlreadyTaken naming who took it, and changes nothing. Audit: the alert's history row
@@ -370,6 +395,7 @@ def crisis_alert_acknowledge(actor: User, alert: CrisisAlert, *, now: datetime |
         Notification.objects.filter(
             recipient=actor, kind=ALERT_NOTICE_KIND, subject_key=_subject_key(alert), read_at__isnull=True
         ).update(read_at=now)
+        _care_taken(alert, actor)
     logger.info("crisis alert %s taken by user %s", alert.pk, actor.pk)
     return alert
 

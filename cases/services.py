@@ -583,6 +583,7 @@ def closure_propose(actor, case: Case, reason: str, evaluation: str = "") -> Clo
 def closure_decide(actor, closure: Closure, approve: bool, evaluation: str = "") -> Closure:
     """A level higher evaluates (seed 001): the principal for yellow (and false positives), the district centre for
     orange and red. Nobody decides a closure they proposed or of a case whose team they are on."""
+    closure = Closure.objects.select_related("case").get(pk=closure.pk)  # the level it has reached now
     case = closure.case
     role = closure_approver_role(case, closure)
     _require(actor, case, role)

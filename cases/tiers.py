@@ -217,7 +217,7 @@ def parse_rules(data, source="tier rules") -> Rules:
                 problems.append(f"{where}.closure_chain: unknown {name!r} (one of {', '.join(CLOSURE_ROLES)})")
             else:
                 closure.append(CLOSURE_ROLES[name])
-        if not closure:
+        if not raw.get("closure_chain"):
             problems.append(f"{where}.closure_chain: at least one level")
         tiers[str(tier)] = TierRule(
             seats=team or (), parent_contact_required=bool(raw.get("parent_contact_required")),

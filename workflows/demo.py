@@ -125,6 +125,32 @@ def _open_missing_cases() -> int:
     return opened
 
 
+def _settle_alerts(cast: _Cast) -> dict[str, int]:
+    """The demo's crisis alerts: each red or critical demo result raises its alert, as the worker would; each is then
+    taken by a psychology teacher of its school ("during the screening"), except the newest alert at the showcase
+    school, left open for the demo counselor's home page and banner (it climbs the chain if nobody takes it). Runs
+    once: a demo that has alerts is left as it is."""
+    from cases import alerts
+    from cases.models import AlertStatus, CrisisAlert
+
+    in_city = CrisisAlert.objects.filter(school__district__city__division_code=CITY_CODE)
+    if in_city.exists():
+        return {"raised": 0, "open": in_city.filter(status=AlertStatus.OPEN).count()}
+    results = ScreeningResult.objects.filter(
+        student__school__district__city__division_code=CITY_CODE, tier__in=(RiskTier.ORANGE, RiskTier.RED)
+    ).exclude(student__school_class_id__in=cast.own_classes)
+    raised = services.crisis_alerts_raise_for_results(list(results.order_by("pk").values_list("pk", flat=True)))
+    keep = in_city.filter(school=cast.school).order_by("-raised_at", "-pk").first()
+    takers = {}
+    for alert in in_city.filter(status=AlertStatus.OPEN).exclude(pk=getattr(keep, "pk", None)):
+        if alert.school_id not in takers:
+            grant = RoleAssignment.objects.filter(role=Role.PSYCHOLOGY_TEACHER, school_id=alert.school_id).first()
+            takers[alert.school_id] = grant.user if grant else None
+        if takers[alert.school_id] is not None:
+            alerts.crisis_alert_acknowledge(takers[alert.school_id], alert)
+    return {"raised": raised, "open": in_city.filter(status=AlertStatus.OPEN).count()}
+
+
 # --- Working a case -----------------------------------------------------------------------------------------------
 
 
@@ -133,7 +159,7 @@ class _Walk:
 
     def __init__(self, cast: _Cast, case: Case):
         self.cast, self.case = cast, case
-        self.process = CaseProcess.objects.exclude(status__in=ENDED).get(case=case)
+        self.process = services.main_processes(case).exclude(status__in=ENDED).get()  # not a side process
 
     def task(self, node) -> Task:
         return self.process.task_set.exclude(status__in=ENDED).get(flow_task=node)
@@ -281,9 +307,10 @@ def _following(walk: _Walk) -> None:
 
 
 def _tier_change(walk: _Walk) -> None:
-    _to_follow_up(walk, RiskTier.YELLOW)
-    walk.follow_up("本周与家人冲突后出现划手腕行为，伤口表浅，已处理。", FollowUpOutcome.ESCALATE,
-                   to_tier=RiskTier.ORANGE, reason="出现自伤行为，需升级为橙色并加强干预。")  # fmt: skip
+    # A raise takes effect at once; lowering an orange tier waits for a principal who is not on the team.
+    _to_follow_up(walk, RiskTier.ORANGE)
+    walk.follow_up("连续三周情绪平稳，未再出现消极念头，能主动求助。", FollowUpOutcome.DE_ESCALATE,
+                   to_tier=RiskTier.YELLOW, reason="情况稳定，建议降为黄色，继续二包一跟进。")  # fmt: skip
 
 
 def _false_positive(walk: _Walk) -> None:
@@ -320,7 +347,7 @@ def _closed_orange(walk: _Walk) -> None:
 SCENARIOS = [
     ("false positive waiting for the principal", RiskTier.YELLOW, _false_positive),
     ("referral waiting for the principal", RiskTier.YELLOW, _referral_pending),
-    ("tier change waiting for the principal", RiskTier.YELLOW, _tier_change),
+    ("tier change waiting for the principal", RiskTier.ORANGE, _tier_change),
     ("closure waiting for the district centre", RiskTier.ORANGE, _closure_to_centre),
     ("first interview overdue", RiskTier.RED, _overdue),
     ("interview to do", RiskTier.YELLOW, _interview),
@@ -448,17 +475,20 @@ def build_case_demo(*, seed: int = 2026) -> dict:
         note = f"cases at {cast.school} already worked; nothing changed"
     else:
         done, skipped = _work_cases(cast, seed)
-    logger.info("case demo: %s flags delivered, %s cases opened, %s worked", delivered, opened, len(done))
+    crisis = _settle_alerts(cast) if not cast.missing else {"raised": 0, "open": 0}
+    logger.info("case demo: %s flags delivered, %s cases opened, %s worked, %s crisis alerts raised", delivered,
+                opened, len(done), crisis["raised"])  # fmt: skip
     logins = {}
     if not cast.missing:
         logins = {name: _lists(getattr(cast, attr)) for name, attr in (
             ("counselor", "counselor"), ("homeroom", "homeroom"), ("principal", "principal"),
             ("district_centre", "centre"))}  # fmt: skip
     return {
-        "changed": bool(delivered or opened or done),
+        "changed": bool(delivered or opened or done or crisis["raised"]),
         "school": str(cast.school) if not cast.missing else "",
         "flags_delivered": delivered,
         "cases_opened": opened,
+        "crisis_alerts": crisis,
         "worked": done,
         "skipped": skipped,
         "note": note,

@@ -38,7 +38,7 @@ from roster.roles import Level, Role
 from screening.definitions import RiskTier
 from workflows.dashboards import OPEN_TASK_STATUSES, overdue_q
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import main_processes
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _overdue_items(now: datetime) -> list[tuple[int, int, Item]]:
 
 def _new_red_items(now: datetime) -> list[tuple[int, int, Item]]:
     """(school id, district id, item) for every case red now and opened in the last NEW_RED_DAYS (one query)."""
-    latest = CaseProcess.objects.filter(case=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    latest = main_processes().filter(case=OuterRef("pk")).order_by("-pk").values("pk")[:1]
     rows = (
         Case.objects.filter(tier=RiskTier.RED, opened_at__gte=now - timedelta(days=NEW_RED_DAYS), opened_at__lt=now)
         .annotate(process_pk=Subquery(latest))

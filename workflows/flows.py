@@ -24,12 +24,10 @@ from cases.models import Case, CaseStatus, Decision, FollowUpOutcome, TeamSeat
 from cases.tiers import tier_rule
 from roster.auth_backends import role_permission
 from roster.roles import Role
-from workflows.models import CaseProcess
+from workflows.models import SIDE, CaseProcess
 
 PSYCHOLOGY = role_permission(Role.PSYCHOLOGY_TEACHER)
 DISTRICT_CENTRE = role_permission(Role.DISTRICT_CENTRE)
-# A side process of a case (beside its main process) says what it is in its data: {"side": "district_support"}.
-SIDE = "side"
 SUPPORT, SAFETY = "district_support", "safety_assessment"
 
 
@@ -285,9 +283,7 @@ class CaseFlow(flow.Flow):
         .Next(this.support_end)
     )
     support_end = flow.End()
-    safety_assessment = (
-        CaseTask(_("Brief safety assessment")).Permission(PSYCHOLOGY, obj=_school).Next(this.safety_end)
-    )
+    safety_assessment = CaseTask(_("Brief safety assessment")).Permission(PSYCHOLOGY, obj=_school).Next(this.safety_end)
     safety_end = flow.End()
     end = flow.End()
 

@@ -8,6 +8,15 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Process
 
+# A side process of a case (beside its main process: a district support, a brief safety assessment) says so in its
+# data: {"side": "district_support"}. Lists and links lead to the case's main process.
+SIDE = "side"
+
+
+def main_processes():
+    """The case processes that are a case's own path (not side processes)."""
+    return CaseProcess.objects.exclude(data__has_key=SIDE)
+
 
 class CaseProcess(Process):
     case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="processes", verbose_name=_("case"))
@@ -26,9 +35,7 @@ class TaskClock(models.Model):
     task = models.OneToOneField(
         "viewflow.Task", on_delete=models.CASCADE, primary_key=True, related_name="clock", verbose_name=_("task")
     )
-    case = models.ForeignKey(
-        "cases.Case", on_delete=models.CASCADE, related_name="task_clocks", verbose_name=_("case")
-    )
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="task_clocks", verbose_name=_("case"))
     step = models.CharField(_("step"), max_length=32)  # a deadline step of cases.tiers.STEPS
     due_at = models.DateTimeField(_("due at"))
     reminded = models.PositiveSmallIntegerField(_("reminders sent"), default=0)  # steps of the overdue chain done

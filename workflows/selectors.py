@@ -25,6 +25,8 @@ from cases.models import (
     Case,
     CaseTeamMember,
     Closure,
+    ClosureEvaluation,
+    CoordinationEntry,
     CrisisAlert,
     EmergencyAccess,
     FollowUp,
@@ -33,6 +35,8 @@ from cases.models import (
     ParentContact,
     PlanMeasure,
     Referral,
+    SafetyAssessment,
+    SupportRequest,
     TierChange,
 )  # fmt: skip
 from cases.reasons import reason_display
@@ -43,7 +47,7 @@ from roster.roles import Role
 from screening.definitions import RiskTier
 from workflows import history_display
 from workflows.flows import CaseFlow, IndependentView
-from workflows.models import CaseProcess, TaskClock
+from workflows.models import CaseProcess, TaskClock, main_processes
 
 ACTIVE = (STATUS.NEW, STATUS.ASSIGNED, STATUS.STARTED)
 
@@ -142,7 +146,7 @@ def case_list(user) -> QuerySet[Case]:
     """The cases the user may see, risk first (then newest), each with its latest process (`process_pk`, for its
     page's URL). Driven from the case rows, whose scope filters the database can weigh (a school's cases are a
     small slice)."""
-    latest = CaseProcess.objects.filter(case=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    latest = main_processes().filter(case=OuterRef("pk")).order_by("-pk").values("pk")[:1]
     cases = scoping.visible(user, Case)
     schools = scoping.scope_for(user).school_ids()
     if schools is not None:  # redundant with the scope, but lets the (school, -id) index serve the page
@@ -204,6 +208,11 @@ TIMELINE_MODELS = (
     (FollowUp, "case_id"),
     (TierChange, "case_id"),
     (Closure, "case_id"),
+    (ClosureEvaluation, "closure__case_id"),
+    (CrisisAlert, "case_id"),
+    (SafetyAssessment, "case_id"),
+    (SupportRequest, "case_id"),
+    (CoordinationEntry, "case_id"),
 )
 _CHANGE = {"+": _("recorded"), "~": _("changed"), "-": _("deleted")}
 

@@ -24,8 +24,9 @@ from cases import alerts
 from cases import services as case_services
 from cases.models import AlertKind, Case, Decision, FollowUpOutcome, SupportStatus
 from screening.definitions import RiskTier
+from workflows import models
 from workflows.deadlines import task_clocks_reset_for_case, task_clocks_start_bulk, task_deadlines_sweep
-from workflows.flows import SAFETY, SIDE, SUPPORT, CaseFlow
+from workflows.flows import SAFETY, SUPPORT, CaseFlow
 from workflows.models import CaseProcess
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ class CaseBusy(Exception):
 
 
 def main_processes(case: Case):
-    """The case's own processes (not the district-support ones beside them), newest first."""
-    return CaseProcess.objects.filter(case=case).exclude(data__has_key=SIDE).order_by("-pk")
+    """The case's own processes (not the side processes beside them), newest first."""
+    return models.main_processes().filter(case=case).order_by("-pk")
 
 
 def _running(case: Case) -> CaseProcess | None:
@@ -496,9 +497,10 @@ def on_role_removed(sender, assignment, **kwargs) -> None:
 
 
 def workflow_tick() -> dict:
-    """Fire due Viewflow timers and send the due reminders of overdue steps (workflows.deadlines). Run every minute by
-    the django-q2 schedule."""
+    """Fire due Viewflow timers, send the due reminders of overdue steps (workflows.deadlines) and climb the crisis
+    alerts whose window ended (their own one-off runs do that on time; this catches any that slipped, e.g. after the
+    worker was down). Run every minute by the django-q2 schedule."""
     from viewflow.workflow.timers import fire_due_conditions, fire_due_start_timers, fire_due_timers
 
     return {"timers": fire_due_timers(), "starts": fire_due_start_timers(), "conditions": fire_due_conditions(),
-            "overdue": task_deadlines_sweep()}  # fmt: skip
+            "overdue": task_deadlines_sweep(), "alerts": alerts.crisis_alerts_escalate_due()}  # fmt: skip

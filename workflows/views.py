@@ -35,7 +35,7 @@ from viewflow.workflow.status import STATUS
 
 from cases import individual
 from cases import services as case_services
-from cases.models import Case, CaseStatus, Decision, Referral
+from cases.models import Case, CaseStatus, Decision, Referral, SupportStatus
 from roster import audit, scoping
 from roster.masking import mask_name
 from roster.models import AccessAction, AccessOutcome
@@ -514,6 +514,15 @@ def case_detail(request, process_pk: int, **kwargs):
         "parent_contact_url": _flow_url("parent_contact_extra", process.pk) if case.active and (
             case_services.on_team(request.user, case)
             or case_services.holds(request.user, Role.PSYCHOLOGY_TEACHER, case)
+        ) else "",
+        # 申请区县支持: the team, the school's psychology teachers and principals, while no request is open.
+        "support_url": _flow_url("support_request", process.pk) if case.active and (
+            case_services.on_team(request.user, case)
+            or any(case_services.holds(request.user, r, case) for r in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL))
+        ) and not case.support_requests.exclude(status=SupportStatus.ENDED).exists() else "",
+        "coordination_url": _flow_url("coordination_add", process.pk) if case.active and (
+            case_services.on_team(request.user, case) or any(case_services.holds(request.user, r, case) for r in (
+                Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE))
         ) else "",
         "awaiting_feedback": [
             (referral, _flow_url("referral_feedback", process.pk, referral.pk))

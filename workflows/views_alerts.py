@@ -12,6 +12,9 @@ May import: roster, screening, cases.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -25,16 +28,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
 
 from cases import alerts
-from cases.models import AlertStatus, CrisisAlert
+from cases.models import AlertKind, AlertStatus, CrisisAlert
 from cases.tiers import Audience
 from roster.masking import mask_name
 from roster.models import User
 from roster.notifications import notifications_for
-from workflows import selectors
+from workflows import selectors, services
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import main_processes
 
 LIVE_ALERTS_SHOWN = 5  # the banner names the newest; the count says how many more
 LIVE_CARE_SHOWN = 3
@@ -46,6 +50,8 @@ def alert_path(alert_id: int) -> str:
 
 
 def _ago(when) -> str:
+    if timezone.now() - when < datetime.timedelta(minutes=1):
+        return _("just now")
     return _("%(time)s ago") % {"time": timesince(when, timezone.now(), depth=1)}
 
 
@@ -140,12 +146,13 @@ def alert_page(request, pk: int):
             messages.error(request, str(error))
             return HttpResponseRedirect(alert_path(alert.pk))
         messages.success(request, _("You took the alert: the others are told that the student is being seen."))
+        _claim_the_work(request.user, taken)
         return HttpResponseRedirect(alerts.alert_link(taken))
     steps = list(alert.steps.order_by("at", "pk"))
     people = User.objects.in_bulk({uid for step in steps for uid in step.recipients})
     chain = [
-        (step, _audiences_label(step.audiences),
-         "、".join(selectors.person(people[uid]) for uid in step.recipients if uid in people))
+        (step.level if step.audiences != alerts.PROCTOR else "—", _audiences_label(step.audiences),
+         "、".join(selectors.person(people[uid]) for uid in step.recipients if uid in people), step.at)
         for step in steps
     ]  # fmt: skip
     taken_message = alerts.already_taken_message(alert) if alert.status != AlertStatus.OPEN else ""
@@ -160,19 +167,43 @@ def alert_page(request, pk: int):
     return TemplateResponse(request, "workflows/alert.html", context)
 
 
+def _alert_work_task(alert: CrisisAlert) -> Task | None:
+    """The task an alert calls for: the brief safety assessment of a critical answer, else the case's triage, while
+    it waits."""
+    if alert.case_id is None:
+        return None
+    nodes = [CaseFlow.safety_assessment, CaseFlow.triage] if alert.kind == AlertKind.CRITICAL else [CaseFlow.triage]
+    for node in nodes:
+        task = (
+            Task.objects.filter(process__caseprocess__case_id=alert.case_id, flow_task=node,
+                                status__in=selectors.ACTIVE)
+            .order_by("-pk")
+            .first()
+        )  # fmt: skip
+        if task is not None:
+            return task
+    return None
+
+
+def _claim_the_work(user, alert: CrisisAlert) -> None:
+    """ "我来处理" also takes the task it calls for from the queue, when it waits there and the person may take it:
+    one decision, not two."""
+    task = _alert_work_task(alert)
+    if task is None or task.status != STATUS.NEW or not task.flow_task.can_assign(user, task):
+        return
+    with contextlib.suppress(services.TaskUnavailable, services.CaseBusy, PermissionDenied):
+        services.task_claim(user, task)
+
+
 def alert_work_link(alert: CrisisAlert) -> str:
-    """Where an alert leads (registered with cases.alerts.alert_link): the case's waiting triage task, else the
-    case's page; "" when no case is linked yet (the alert's own page then)."""
+    """Where an alert leads (registered with cases.alerts.alert_link): the task it calls for (the safety assessment
+    or the triage) while it waits, else the case's page; "" when no case is linked yet (the alert's own page then)."""
     if alert.case_id is None:
         return ""
-    process_id = CaseProcess.objects.filter(case_id=alert.case_id).order_by("-pk").values_list("pk", flat=True).first()
+    task = _alert_work_task(alert)
+    if task is not None:
+        return task.flow_task.reverse("index", args=[task.process_id, task.pk])
+    process_id = main_processes().filter(case_id=alert.case_id).order_by("-pk").values_list("pk", flat=True).first()
     if process_id is None:  # the task worker is starting the case's process
         return ""
-    triage = (
-        Task.objects.filter(process_id=process_id, flow_task=CaseFlow.triage, status__in=selectors.ACTIVE)
-        .order_by("-pk")
-        .first()
-    )  # fmt: skip
-    if triage is not None:
-        return triage.flow_task.reverse("index", args=[process_id, triage.pk])
     return CaseFlow.instance.reverse("process_detail", args=[process_id])

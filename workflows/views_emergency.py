@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from cases import services as case_services
 from workflows import forms
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import main_processes
 
 
 def _warning() -> str:
@@ -54,7 +54,7 @@ def emergency_access(request):
 
 
 def _to_case(request, outcome):
-    process_pk = CaseProcess.objects.filter(case=outcome.case).order_by("-pk").values_list("pk", flat=True).first()
+    process_pk = main_processes().filter(case=outcome.case).order_by("-pk").values_list("pk", flat=True).first()
     if outcome.grant is None:
         messages.info(request, _("This case is in your scope already: no emergency access was needed."))
     else:

@@ -20,7 +20,7 @@ from roster import audit
 from roster.models import AccessAction, AccessOutcome, Student
 from roster.pdf import pdf_available, pdf_response, unavailable_redirect
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import main_processes
 
 
 def _context(request, student_id: int, action: str) -> dict:
@@ -31,7 +31,7 @@ def _context(request, student_id: int, action: str) -> dict:
         raise
     report = individual.individual_report(request.user, student)
     processes = dict(
-        CaseProcess.objects.filter(case__in=[s.case for s in report.cases]).values("case_id").annotate(pk=Max("pk"))
+        main_processes().filter(case__in=[s.case for s in report.cases]).values("case_id").annotate(pk=Max("pk"))
         .values_list("case_id", "pk")
     )  # fmt: skip
     for summary in report.cases:

@@ -35,7 +35,7 @@ from roster.masking import mask_name
 from roster.models import AccessAction, AccessOutcome
 from roster.spreadsheets import XLSX_TYPE, safe_cell
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import main_processes
 
 PAGE_SIZE = 50
 # Rows are read from the database in chunks of this many while the export is written (a city's ledger holds
@@ -274,7 +274,7 @@ def _filtered(request, ledger: Ledger, action: str) -> tuple[LedgerFilterForm, Q
 def _with_process(rows: QuerySet, ledger: Ledger) -> QuerySet:
     """Each row with its case's latest process (`process_pk`): the case page's URL, in the same query."""
     ref = "pk" if ledger.case_path == "pk" else "case_id"
-    latest = CaseProcess.objects.filter(case=OuterRef(ref)).order_by("-pk").values("pk")[:1]
+    latest = main_processes().filter(case=OuterRef(ref)).order_by("-pk").values("pk")[:1]
     return rows.annotate(process_pk=Subquery(latest))
 
 

@@ -3,8 +3,9 @@
    - a red banner with the count and the newest open alert ("危机预警：7年级3班 张*明 · 3分钟前 · 打开");
    - a plain banner for a proctor's care instruction ("请留下该生，心理教师马上到"), nothing else;
    - the top bar's notification badge with the unread count.
-   The task pages (Turbo) replace the body on each visit: the last answer is shown again on every render. The
-   requests carry X-Background-Poll, so that polling alone does not keep an idle session alive (roster.sessions). */
+   The task pages (Turbo) replace the body on each visit: the last answer is shown again on every render and asked
+   for again on every visit. The requests carry X-Background-Poll, so that polling alone does not keep an idle
+   session alive (roster.sessions). */
 (function () {
   "use strict";
 
@@ -106,7 +107,9 @@
     window.setInterval(poll, POLL_MS);
   }
 
-  document.addEventListener("turbo:load", render);
+  // A Turbo visit keeps this script's state: show the last answer at once, and ask again, so that an alert just taken
+  // (the visit after "我来处理") does not stay on the new page until the next poll.
+  document.addEventListener("turbo:load", function () { render(); poll(); });
   document.addEventListener("turbo:render", render);
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();

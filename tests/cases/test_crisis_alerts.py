@@ -173,8 +173,9 @@ def test_a_calm_or_merely_yellow_result_raises_no_alert(people, answered):
     assert not CrisisAlert.objects.exists()
 
 
-def test_the_escalation_runs_on_the_task_scheduler_when_its_window_ends(people, campaign,
-                                                                        django_capture_on_commit_callbacks):  # fmt: skip
+def test_the_escalation_runs_on_the_task_scheduler_when_its_window_ends(
+    people, campaign, django_capture_on_commit_callbacks
+):
     from django_q.brokers import get_broker
     from django_q.scheduler import scheduler
 
@@ -192,3 +193,13 @@ def test_the_escalation_runs_on_the_task_scheduler_when_its_window_ends(people, 
     scheduler(broker=get_broker())
     alert.refresh_from_db()
     assert alert.level >= 2
+
+
+def test_the_minute_tick_climbs_an_alert_whose_one_off_run_slipped(people, answered):
+    from workflows.services import workflow_tick
+
+    alert = answered(people.student_a1_3, ANSWERS["red"], MONDAY_10)
+    CrisisAlert.objects.filter(pk=alert.pk).update(next_escalation_at=timezone.now() - MINUTE)  # time has passed
+    assert workflow_tick()["alerts"] == 1
+    alert.refresh_from_db()
+    assert alert.level == 2

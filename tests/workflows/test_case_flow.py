@@ -139,8 +139,9 @@ def test_green_at_triage_is_closed_when_the_principal_confirms_the_false_positiv
     assert process.status == STATUS.DONE and case.closures.get().decision == Decision.APPROVED
 
 
-def test_escalation_from_a_follow_up_takes_effect_at_once_re_staffs_and_restarts_the_first_steps(world, open_case,
-                                                                                               django_capture_on_commit_callbacks):  # fmt: skip
+def test_escalation_from_a_follow_up_takes_effect_at_once_re_staffs_and_restarts_the_first_steps(
+    world, open_case, django_capture_on_commit_callbacks
+):
     case, process = open_case(world.student_a1_3, "yellow")
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
                          reason="确认")  # fmt: skip

@@ -74,6 +74,11 @@ def walk_orange(world, open_case):  # noqa: F811
     yield CaseFlow.approve_closure, active(process, CaseFlow.approve_closure)
 
 
+def reach(world, open_case, node: str):  # noqa: F811
+    """The orange case walked until the task of `node` opens: that task."""
+    return next(task for flow_task, task in walk_orange(world, open_case) if flow_task.name == node)
+
+
 STEPS = [
     ("triage", "triage"), ("staffing", "staffing"), ("interview", "interview"), ("parent_contact", "parent_contact"),
     ("plan", "plan"), ("request_referral", "request_referral"), ("approve_referral", "approval"),
@@ -83,9 +88,7 @@ STEPS = [
 
 @pytest.mark.parametrize(("node", "step"), STEPS)
 def test_every_human_step_gets_a_due_time_from_the_tier_rules(world, open_case, node, step):  # noqa: F811
-    for flow_task, task in walk_orange(world, open_case):
-        if flow_task.name == node:
-            break
+    task = reach(world, open_case, node)
     clock = TaskClock.objects.get(task=task)
     assert clock.step == step and clock.case.tier == "orange"
     # The first interview and the parent contact count from the start of the case's process, the rest from the task.
@@ -95,9 +98,7 @@ def test_every_human_step_gets_a_due_time_from_the_tier_rules(world, open_case, 
 
 
 def test_the_next_follow_up_is_open_at_once_and_due_the_tiers_interval_later(world, open_case):  # noqa: F811
-    for flow_task, task in walk_orange(world, open_case):
-        if flow_task is CaseFlow.follow_up:
-            break
+    task = reach(world, open_case, "follow_up")
     assert task.owner == world.counselor_a1  # in her inbox now, with its date
     assert task.clock.due_at == task.created + datetime.timedelta(days=7)  # orange: weekly
     assert task.clock.due_at > timezone.now() + datetime.timedelta(days=6)
@@ -154,7 +155,7 @@ def test_an_overdue_step_reminds_the_queue_then_the_principal_then_the_district_
     (note,) = reminders(triage)
     assert note.urgent and note.link == CaseFlow.instance.reverse("triage:index", args=[process.pk, triage.pk])
     assert "王*明" in note.title and "王小明" not in note.title + note.body  # a masked name
-    assert str(CaseFlow.triage.task_title) in note.title
+    assert str(CaseFlow.triage.task_title) in note.title and note.title.startswith("已逾期")  # in Chinese
     assert timezone.localtime(due).strftime("%Y-%m-%d %H:%M") in note.body
 
     clock.refresh_from_db()
@@ -213,9 +214,7 @@ def test_a_task_done_before_its_due_time_reminds_nobody(world, open_case):  # no
 
 def test_an_approval_queue_reminder_leaves_out_the_cases_own_team(world, open_case):  # noqa: F811
     vice = staff_with_role(Role.PRINCIPAL, world.school_a1, username="vice_principal_a1")
-    for flow_task, task in walk_orange(world, open_case):
-        if flow_task is CaseFlow.approve_referral:
-            break
+    task = reach(world, open_case, "approve_referral")
     assert task.owner_id is None
     task_deadlines_sweep(now=task.clock.due_at)
     # The approver's role here is the principal's; principal_a1 sits on the orange team (三包一), so only the vice.

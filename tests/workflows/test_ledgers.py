@@ -375,6 +375,8 @@ def _grow(world, open_case, n: int):  # noqa: F811
         if i % 3 == 0:
             closure = case_services.closure_propose(world.counselor_a1, case, "稳定")
             case_services.closure_decide(world.centre_district_a, closure, approve=True)  # orange/red: the centre
+            if case.tier == "red":  # …and red, then the city crisis centre
+                case_services.closure_decide(world.city_centre, closure, approve=True)
 
 
 @pytest.mark.parametrize("name", [*LEDGERS, *(f"{n}_xlsx" for n in LEDGERS)])

@@ -185,3 +185,27 @@ def test_an_acute_answer_gets_no_separate_safety_assessment_its_red_triage_is_du
     case, process = flagged(world.student_a1_3, ANSWERS["red"])
     assert not CaseProcess.objects.filter(case=case, data__side="safety_assessment").exists()
     assert active(process, CaseFlow.triage).clock.due_at <= timezone.now() + datetime.timedelta(hours=1)
+
+
+def test_the_case_page_asks_for_district_support_and_the_centre_records_its_coordination(world, flagged, client):
+    case, process = flagged(world.student_a1_3, ANSWERS["orange"])
+    seated(world, case, process)
+    page_url = CaseFlow.instance.reverse("process_detail", args=[process.pk])
+    client.force_login(world.counselor_a1)
+    page = client.get(page_url).content.decode()
+    support_url = CaseFlow.instance.reverse("support_request", args=[process.pk])
+    assert support_url in page and "申请区县支持" in page
+    assert client.post(support_url, {"reason": ""}).status_code == 200  # a reason is needed; nothing recorded
+    assert not case.support_requests.exists()
+    response = client.post(support_url, {"reason": "家长拒绝就医，需协调卫健"})
+    assert response.status_code == 302 and case.support_requests.get().status == SupportStatus.OPEN
+    assert support_url not in client.get(page_url).content.decode()  # asked once
+    (support,) = CaseProcess.objects.filter(case=case, data__side="district_support")
+    assert active(support, CaseFlow.district_support) in selectors.queue(world.centre_district_a)
+    client.force_login(world.counselor_a2)  # another school: the page and the action are missing
+    assert client.post(support_url, {"reason": "x"}).status_code == 404
+    client.force_login(world.centre_district_a)
+    coordination_url = CaseFlow.instance.reverse("coordination_add", args=[process.pk])
+    response = client.post(coordination_url, {"agency": "health", "contact": "区卫健委", "agreed": "安排精神科评估"})
+    assert response.status_code == 302
+    assert case.coordination_entries.get().author == world.centre_district_a
