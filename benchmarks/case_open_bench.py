@@ -60,23 +60,12 @@ def prepare(args) -> list[int]:
 
     from django.apps import apps
     from django.core.management import call_command
-    from django.db import connection
     from django.utils import timezone
 
+    from benchmarks.emptying import flush_database
+
     call_command("migrate", verbosity=0)
-    # The access log refuses DELETE and TRUNCATE (its triggers): lifted around the emptying only, as the tests do.
-    migration = importlib.import_module("roster.migrations.0005_access_log")
-    with connection.cursor() as cursor:
-        for table in migration.TABLES:
-            for statement in migration.drop_sql(connection.vendor, table):
-                cursor.execute(statement)
-    try:
-        call_command("flush", interactive=False, verbosity=0)
-    finally:
-        with connection.cursor() as cursor:
-            for table in migration.TABLES:
-                for statement in migration.triggers_sql(connection.vendor, table):
-                    cursor.execute(statement)
+    flush_database()
     importlib.import_module("roster.migrations.0002_special_groups").load(apps, None)
     importlib.import_module("workflows.migrations.0002_workflow_tick_schedule").add_schedule(apps, None)
     call_command("load_instruments", stdout=io.StringIO())

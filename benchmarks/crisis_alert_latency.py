@@ -155,23 +155,10 @@ def rules_file_write(window_minutes: int) -> str:
     return path
 
 
-def world_prepare(args, *, fresh: bool = True) -> list[str]:
-    """portal_load.prepare on a fresh database (its flush is skipped: PostgreSQL's append-only access log refuses
-    TRUNCATE even when empty, and a fresh database has nothing to flush), then the duty roster. Returns the codes."""
-    from django.core import management
-
-    original = management.call_command
-
-    def call_command(name, *rest, **options):
-        if name == "flush" and fresh:
-            return None
-        return original(name, *rest, **options)
-
-    management.call_command = call_command
-    try:
-        codes = portal_load.prepare(args)
-    finally:
-        management.call_command = original
+def world_prepare(args) -> list[str]:
+    """portal_load.prepare (migrate, empty, the demo district, a campaign, codes), then the duty roster. Returns the
+    codes."""
+    codes = portal_load.prepare(args)
     duty_prepare()
     return codes
 
@@ -445,7 +432,7 @@ def main() -> None:
 
     env = server_env(args)
     server = portal_load.serve(args, env)
-    cluster = None
+    cluster, rules = None, None
     try:
         cluster = worker_start(args, env)
         run = phase_load(args, codes, plan, env)
@@ -461,6 +448,8 @@ def main() -> None:
     finally:
         stop(cluster)
         stop(server)
+        if rules:
+            os.unlink(rules)
     report(args, run, waited, figures, escalation)
 
 

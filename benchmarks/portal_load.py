@@ -64,8 +64,10 @@ def prepare(args) -> list[str]:
     from django.core.management import call_command
     from django.utils import timezone
 
+    from benchmarks.emptying import flush_database
+
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    flush_database()
     importlib.import_module("roster.migrations.0002_special_groups").load(apps, None)
     call_command("load_instruments", stdout=io.StringIO())
     call_command("seed_demo", students_per_class=args.students_per_class, force=True, stdout=io.StringIO())
@@ -89,8 +91,9 @@ def prepare(args) -> list[str]:
     random.Random(7).shuffle(codes)
     from django.db import connection
 
-    with connection.cursor() as cursor:  # statistics for the planner, as a database in service has them
-        cursor.execute("VACUUM ANALYZE")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # statistics for the planner, as a database in service has them
+            cursor.execute("VACUUM ANALYZE")
     return codes
 
 

@@ -205,9 +205,15 @@ def crisis_alert_raise(student: Student, *, kind: str, event_key: str, screening
 
 
 def crisis_alert_link_case(case: Case) -> int:
-    """Attach the student's open alerts raised before the case existed to it (the case is opened by the worker
-    right after the alert in some paths). Returns how many."""
-    return CrisisAlert.objects.filter(student_id=case.student_id, case__isnull=True).update(case=case)
+    """Attach to the case the student's alerts raised before it existed (an alert is raised at submit, the case is
+    opened by the task worker just after). Returns how many. Audit: a history row per alert."""
+    linked = 0
+    for alert in CrisisAlert.objects.filter(student_id=case.student_id, case__isnull=True):
+        alert.case = case
+        alert._change_reason = "crisis alert linked to its case"
+        alert.save(update_fields=["case"])
+        linked += 1
+    return linked
 
 
 def _care_instruction(alert: CrisisAlert, result, now: datetime) -> None:
@@ -309,7 +315,7 @@ def crisis_alerts_escalate_due(now: datetime | None = None) -> int:
     for pk in due:
         with transaction.atomic():
             alert = (
-                CrisisAlert.objects.select_for_update()
+                CrisisAlert.objects.select_for_update(of=("self",))  # the alert row alone (PostgreSQL: no outer joins)
                 .select_related("student__school__district__city", "student__school_class", "school__district")
                 .filter(pk=pk, status=AlertStatus.OPEN, next_escalation_at__lte=now)
                 .first()
@@ -382,7 +388,7 @@ def crisis_alert_acknowledge(actor: User, alert: CrisisAlert, *, now: datetime |
         raise PermissionDenied(_("You may not take this alert."))
     now = now or timezone.now()
     with transaction.atomic():
-        alert = CrisisAlert.objects.select_for_update().select_related("acknowledged_by").get(pk=alert.pk)
+        alert = CrisisAlert.objects.select_for_update(of=("self",)).select_related("acknowledged_by").get(pk=alert.pk)
         if alert.status != AlertStatus.OPEN:
             raise AlertAlreadyTaken(already_taken_message(alert))
         alert.status, alert.acknowledged_by, alert.acknowledged_at = AlertStatus.ACKNOWLEDGED, actor, now

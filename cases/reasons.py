@@ -128,6 +128,7 @@ REASONS: tuple[Reason, ...] = (
     Reason("crisis alert raised", _("Crisis alert raised")),
     Reason("crisis alert level {level}", _("Crisis alert escalated to level %(level)s")),
     Reason("crisis alert taken", _("Crisis alert taken")),
+    Reason("crisis alert linked to its case", _("Crisis alert linked to its case")),
 )
 
 

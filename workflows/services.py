@@ -79,26 +79,33 @@ def case_raised_continue(case: Case) -> None:
 
 
 def on_student_flagged(sender, result, in_batch: bool = False, **kwargs) -> None:
-    """`student_flagged` (screening): the case is opened by the task worker, so that a student's submission at the
-    portal costs one queued task, not a case and a process (its red alert is queued the same way)."""
+    """`student_flagged` (screening, after the result's commit): the crisis alert at once, in the submitting
+    request, and the case by the task worker, so that a student's submission costs a few queries and one queued
+    task, not a case and a process. The alert never waits behind the worker's queue of case openings (at a
+    city's screening rate that queue runs minutes behind); if raising it fails here, the worker raises it."""
     if in_batch:  # opened with the batch by on_students_flagged
         return
     from django_q.tasks import async_task
 
+    try:
+        alerts.crisis_alert_raise_for_result(result.pk)
+    except Exception:  # the student's answers are stored: never fail their page; the worker's task raises it
+        logger.exception("crisis alert of screening result %s not raised at submit; left to the task worker", result.pk)
     async_task("workflows.tasks.case_open_for_result", result.pk, group="cases")
 
 
 def case_open_for_result(result_id: int) -> str:
-    """Open or update the case of one flagged result, and start its process when it (re)opens. Returns the outcome."""
+    """Open or update the case of one flagged result, and start its process when it (re)opens; the result's crisis
+    alert (raised at submit, or now if that failed) is linked to the case. Returns the outcome."""
     from screening.models import ScreeningResult
 
     result = ScreeningResult.objects.select_related("student__school").get(pk=result_id)
     with transaction.atomic():
         opening = case_services.case_open_for_flag(result)
         _continue(opening)
+        alerts.crisis_alert_link_case(opening.case)
     logger.info("case %s %s by screening result %s", opening.case.pk, opening.outcome, result.pk)
-    # The crisis alert after the case: its link leads to the case's triage.
-    alert = alerts.crisis_alert_raise_for_result(result.pk)
+    alert = alerts.crisis_alert_raise_for_result(result.pk)  # the one raised at submit, or a new one
     if alert is not None:
         safety_assessment_start(alert)
     return opening.outcome

@@ -4,6 +4,7 @@ the same measurement and the same escalation check. The figures come from the sc
 
 import argparse
 import datetime
+import os
 import random
 from urllib.parse import urlparse
 
@@ -20,6 +21,7 @@ def test_the_short_window_rules_file_is_valid_and_shortens_every_alert_window():
     path = bench.rules_file_write(1)
     with open(path, encoding="utf-8") as handle:
         rules = parse_rules(yaml.safe_load(handle))
+    os.unlink(path)
 
     assert {str(window) for window in rules.alerts.windows.values()} == {"1m"}
 
@@ -33,19 +35,10 @@ def test_every_critical_pattern_answers_critically_and_the_others_do_not():
 
 @pytest.mark.django_db(transaction=True)
 def test_critical_answers_through_the_portal_reach_the_on_duty_teacher_and_climb(live_server, monkeypatch, settings):
-    from django.db import connection
-    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
     from django.utils import timezone
 
     from cases.alerts import crisis_alerts_escalate_due
 
-    if connection.vendor == "sqlite":  # portal_load.prepare ends with PostgreSQL's VACUUM ANALYZE, which SQLite lacks
-        execute = SQLiteCursorWrapper.execute
-        monkeypatch.setattr(
-            SQLiteCursorWrapper,
-            "execute",
-            lambda self, sql, params=None: None if sql == "VACUUM ANALYZE" else execute(self, sql, params),
-        )
     settings.CSRF_COOKIE_SECURE, settings.CSRF_COOKIE_NAME = False, "csrftoken"  # the benchmark's plain-HTTP browser
     address = urlparse(live_server.url)
     monkeypatch.setattr(portal_load, "HOST", address.hostname)

@@ -203,3 +203,28 @@ def test_the_minute_tick_climbs_an_alert_whose_one_off_run_slipped(people, answe
     assert workflow_tick()["alerts"] == 1
     alert.refresh_from_db()
     assert alert.level == 2
+
+
+def test_the_alert_is_raised_at_submit_without_waiting_for_the_task_worker(
+    people, campaign, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A city's screening queues thousands of case openings: the alert must not wait behind them."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from workflows import tasks
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # the worker is busy: queued tasks wait
+    with django_capture_on_commit_callbacks(execute=True):
+        result = result_record(campaign=campaign, student=people.student_a1_5, answers=ANSWERS_CRITICAL,
+                               source="portal").result  # fmt: skip
+    alert = CrisisAlert.objects.get(screening_result=result)
+    assert alert.case is None and Notification.objects.filter(kind=alerts.ALERT_NOTICE_KIND).exists()
+    assert [q.task["func"] for q in OrmQ.objects.all()] == ["workflows.tasks.case_open_for_result"]
+    tasks.case_open_for_result(result.pk)  # the worker catches up: the case, linked to the alert
+    alert.refresh_from_db()
+    assert alert.case == result.cases.get() and CrisisAlert.objects.count() == 1
+    assert alert.case.safety_assessments.count() == 0  # the assessment is a task, opened once:
+    from workflows.models import CaseProcess
+
+    assert CaseProcess.objects.filter(case=alert.case, data__side="safety_assessment").count() == 1

@@ -9,7 +9,7 @@ from django_q.conf import Conf
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
-from cases.models import Case, CaseTeamMember, Closure, Referral, TierChange
+from cases.models import Case, CaseTeamMember, Closure, CrisisAlert, Referral, TierChange
 from roster.models import Notification, RoleAssignment, Student, User
 from roster.roles import Role
 from screening.definitions import RiskTier
@@ -21,7 +21,7 @@ from tests.screening.test_reports import ANSWERS
 from workflows import selectors
 from workflows.demo import build_case_demo
 from workflows.flows import CaseFlow
-from workflows.models import CaseProcess
+from workflows.models import CaseProcess, main_processes
 
 STEPS = [
     CaseFlow.triage, CaseFlow.approve_false_positive, CaseFlow.staffing, CaseFlow.interview, CaseFlow.parent_contact,
@@ -86,7 +86,10 @@ def test_the_demo_leaves_cases_at_every_step_and_work_for_each_demo_login(flagge
     flagged_students = ScreeningResult.objects.exclude(tier=RiskTier.GREEN).values("student_id").distinct()
     assert Case.objects.filter(student_id__in=flagged_students).count() == flagged_students.count()
     assert demo["cases_opened"] == flagged_students.count() - len(queued)  # the rest one by one
-    assert CaseProcess.objects.count() == Case.objects.count()  # every case has its process
+    assert main_processes().count() == Case.objects.count()  # every case has its process
+    # Beside them, a brief safety assessment for each critical (not acute) answer's alert.
+    critical = CrisisAlert.objects.filter(kind="critical", case__isnull=False).count()
+    assert CaseProcess.objects.filter(data__side="safety_assessment").count() == critical
 
     waiting = Task.objects.exclude(status__in=(STATUS.DONE, STATUS.CANCELED))
     for node in STEPS:
