@@ -15,11 +15,12 @@ gunicorn (portal_load.serve) and `manage.py qcluster` (benchmarks/alert_latency.
 2) start, then students walk the real portal pages closed-loop with portal_load's concurrency (portal_load.Student).
 A --critical-share of them answer critically, in turn: ASQ 1 yes (critical), ASQ 1 and 5 yes (acute), PHQ-9 item 9 = 1
 (critical), PHQ-9 item 9 = 3 (red); the others answer as in portal_load but with no critical item (their totals may
-still flag them yellow or orange: a case, no alert). The submit is when the answers POST returned its 302; after the
-load the worker is given --drain-timeout seconds to finish, and the latency of each critical submission measured in
-the window is the created_at of the first "crisis_alert" notification of its alert minus its submit.
+still flag them yellow or orange: a case, no alert). The submit is when the answers POST was sent (the alert is
+raised inside that request, cases.alerts via workflows.services.on_student_flagged); after the load the worker is
+given --drain-timeout seconds to finish, and the latency of each critical submission measured in the window is the
+created_at of the first "crisis_alert" notification of its alert minus its submit.
 
-Phase 2, escalation: the worker restarts with a copy of the tier rules whose alert windows are
+Phase 2, escalation: the web server and the worker restart with a copy of the tier rules whose alert windows are
 --alert-window-minutes (CASE_TIER_RULES_FILE, which config/settings.py reads from the environment), and
 --escalation-sample more students answer critically one after another. Nobody acknowledges; the delay of each is its
 level-2 CrisisAlertStep.at minus the end of its first window (its level-1 step's time + the window). Phase 1 runs on the
@@ -82,7 +83,7 @@ def critical_plan(codes: list[str], share: float, seed: int = 16) -> dict[str, s
 
 class CriticalStudent(portal_load.Student):
     """portal_load's browser, answering per the plan; records (code, pattern, submit time, stored) of each critical
-    submission, the submit being the moment the answers POST returned."""
+    submission, the submit being the moment the answers POST was sent."""
 
     def __init__(self, log: list, rng: random.Random, plan: dict[str, str], submits: list):
         super().__init__(log, rng)
@@ -97,10 +98,11 @@ class CriticalStudent(portal_load.Student):
         if step == "answer":
             form = {key: value for key, value in form.items() if key in ("csrfmiddlewaretoken", "token")}
             form.update(answers_for(self.rng, pattern))
+        sent = time.time()  # the student pressed submit: the alert is raised inside this request
         status, content, meta = super().request(step, method, path, form)
         if step == "answer" and pattern is not None:
             stored = status == 302 and meta.get("location", "").endswith("/s/done/")
-            self.submits.append((self.code, pattern, time.time(), stored))
+            self.submits.append((self.code, pattern, sent, stored))
         return status, content, meta
 
 
@@ -442,7 +444,9 @@ def main() -> None:
         escalation = None
         if args.escalation_sample:
             stop(cluster)
+            stop(server)  # alerts are raised in the submitting request: the web server reads the short windows too
             rules = rules_file_write(args.alert_window_minutes)
+            server = portal_load.serve(args, {**env, "CASE_TIER_RULES_FILE": rules})
             cluster = worker_start(args, {**env, "CASE_TIER_RULES_FILE": rules})  # the same key: tasks are signed
             escalation = phase_escalation(args, reserved, env)
     finally:
