@@ -134,7 +134,7 @@ def _settle_alerts(cast: _Cast) -> dict[str, int]:
     from cases.models import AlertStatus, CrisisAlert
 
     in_city = CrisisAlert.objects.filter(school__district__city__division_code=CITY_CODE)
-    if in_city.exists():
+    if in_city.filter(screening_result__isnull=False).exists():  # (a staff referral's alert is no screening's)
         return {"raised": 0, "open": in_city.filter(status=AlertStatus.OPEN).count()}
     results = ScreeningResult.objects.filter(
         student__school__district__city__division_code=CITY_CODE, tier__in=(RiskTier.ORANGE, RiskTier.RED)
