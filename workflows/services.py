@@ -126,7 +126,12 @@ def safety_assessment_start(alert) -> bool:
 def safety_assessment_done(user, task, **fields):
     def record(case):
         alert = case.crisis_alerts.filter(kind=AlertKind.CRITICAL).order_by("-raised_at").first()
-        return case_services.safety_assessment_record(user, case, alert=alert, **fields)
+        previous = case.tier
+        assessment = case_services.safety_assessment_record(user, case, alert=alert, **fields)
+        case.refresh_from_db()
+        if case.tier != previous:  # not safe: red now, so the case's own steps take red's clocks (its process)
+            transaction.on_commit(lambda: case_raised_continue(case))
+        return assessment
 
     return _do(user, task, CaseFlow.safety_assessment, record)
 

@@ -163,7 +163,9 @@ def test_the_team_asks_the_district_centre_for_support_and_the_centre_logs_its_c
     assert services.main_processes(case).first().pk == process.pk
 
 
-def test_a_non_acute_critical_answer_opens_a_brief_safety_assessment_due_before_the_school_day_ends(world, flagged):
+def test_a_non_acute_critical_answer_opens_a_brief_safety_assessment_due_before_the_school_day_ends(
+    world, flagged, django_capture_on_commit_callbacks
+):
     from roster import duty
 
     case, process = flagged(world.student_a1_3, ANSWERS_CRITICAL)
@@ -172,11 +174,14 @@ def test_a_non_acute_critical_answer_opens_a_brief_safety_assessment_due_before_
     assert task in selectors.queue(world.counselor_a1)
     school = case.school
     assert task.clock.due_at <= duty.school_day_end(school, task.created)
-    services.safety_assessment_done(world.counselor_a1, take(world.counselor_a1, safety, CaseFlow.safety_assessment),
-                                    outcome=SafetyOutcome.NOT_SAFE, parents_informed=True,
-                                    note="有具体计划，家长已到校")  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        services.safety_assessment_done(world.counselor_a1,
+                                        take(world.counselor_a1, safety, CaseFlow.safety_assessment),
+                                        outcome=SafetyOutcome.NOT_SAFE, parents_informed=True,
+                                        note="有具体计划，家长已到校")  # fmt: skip
     case.refresh_from_db()
-    assert case.tier == "red"  # not safe to go home: red at once
+    assert case.tier == "red"  # not safe to go home: red at once, and the waiting triage is due within the hour
+    assert active(process, CaseFlow.triage).clock.due_at <= timezone.now() + datetime.timedelta(hours=1)
     assessment = case.safety_assessments.get()
     assert assessment.alert == case.crisis_alerts.get() and assessment.assessed_by == world.counselor_a1
 
