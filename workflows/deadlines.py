@@ -28,12 +28,12 @@ from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from cases import alerts
 from cases.models import Case
 from cases.tiers import Audience, TierRule, rules, tier_rule
 from roster.masking import mask_name
 from roster.models import RoleAssignment, School, User
 from roster.notifications import notify
-from roster.roles import Role
 from workflows.models import TaskClock
 
 logger = logging.getLogger(__name__)
@@ -190,32 +190,12 @@ def _queue_holders(task: Task, case: Case, school: School) -> list[int]:
     return list(holders.values_list("pk", flat=True))
 
 
-def _on_duty(where, kind: str, fallback) -> list[int]:
-    from roster import duty
-
-    on_duty = [user.pk for user in duty.on_duty_now(where, kind=kind)]
-    return on_duty or list(fallback.values_list("pk", flat=True))
-
-
 def audience_members(audience: str, task: Task, case: Case, school: School) -> list[int]:
-    """The user ids an overdue chain's audience names for a task (cases.tiers.Audience)."""
-    from roster.models import DutyKind
-
+    """The user ids an overdue chain's audience names for a task (cases.tiers.Audience): the assignee (or whoever may
+    take the task from the queue) here; the school's and district's people as a crisis alert names them."""
     if audience == Audience.ASSIGNEE:
         return [task.owner_id] if task.owner_id else _queue_holders(task, case, school)
-    psychology = _users(Q(role=Role.PSYCHOLOGY_TEACHER, school_id=school.pk))
-    if audience == Audience.PSYCHOLOGY_TEACHERS:
-        return list(psychology.values_list("pk", flat=True))
-    if audience == Audience.DUTY_PSYCHOLOGY:
-        return _on_duty(school, DutyKind.PSYCHOLOGY_TEACHER, psychology)
-    if audience == Audience.PRINCIPAL:
-        return list(_users(Q(role=Role.PRINCIPAL, school_id=school.pk)).values_list("pk", flat=True))
-    if audience == Audience.DISTRICT_DUTY:
-        centres = _users(Q(role=Role.DISTRICT_CENTRE, district_id=school.district_id))
-        return _on_duty(school.district, DutyKind.DISTRICT_CENTRE, centres)
-    if audience == Audience.CITY_CENTRE:
-        return list(_users(Q(role=Role.CITY_CENTRE, city_id=school.district.city_id)).values_list("pk", flat=True))
-    raise ValueError(f"unknown audience {audience!r}")
+    return sorted(alerts.audience_members(audience, school, timezone.now()))
 
 
 def _task_link(task: Task) -> str:
