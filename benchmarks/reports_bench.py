@@ -546,12 +546,12 @@ def _s_false_positive(walk, tier):
 
 
 def _s_closed_false_positive(walk, tier):
-    from cases import services as cs
+    from cases import access as case_access
     from workflows import services
     from workflows.flows import CaseFlow
 
     _s_false_positive(walk, tier)
-    _approve(walk, CaseFlow.approve_false_positive, services.closure_decided, cs.closure_approver_role,
+    _approve(walk, CaseFlow.approve_false_positive, services.closure_decided, case_access.closure_approver_role,
              evaluation="核实为误报，同意结案。")  # fmt: skip
 
 
@@ -596,12 +596,12 @@ def _s_referral_pending(walk, tier):
 
 
 def _s_referral_to_make(walk, tier):
-    from cases import services as cs
+    from cases import access as case_access
     from workflows import services
     from workflows.flows import CaseFlow
 
     _s_referral_pending(walk, tier)
-    _approve(walk, CaseFlow.approve_referral, services.referral_decided, cs.approver_role,
+    _approve(walk, CaseFlow.approve_referral, services.referral_decided, case_access.approver_role,
              note="同意转介，请尽快预约并告知家长就诊安排。")  # fmt: skip
 
 
@@ -649,12 +649,12 @@ def _s_closure_proposed(walk, tier):
 
 
 def _s_closed(walk, tier):
-    from cases import services as cs
+    from cases import access as case_access
     from workflows import services
     from workflows.flows import CaseFlow
 
     _s_closure_proposed(walk, tier)
-    _approve(walk, CaseFlow.approve_closure, services.closure_decided, cs.closure_approver_role,
+    _approve(walk, CaseFlow.approve_closure, services.closure_decided, case_access.closure_approver_role,
              evaluation="同意结案，班主任继续日常关注。")  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from cases.models import ACTIVE_STATUSES, AlertKind, AlertStatus, Case, CrisisAlert, CrisisAlertStep
 from cases.tiers import Audience, alert_rules
+from roster import scoping
 from roster.masking import mask_name
 from roster.models import DutyKind, Notification, RoleAssignment, School, Student, User
 from roster.notifications import notify
@@ -61,8 +62,8 @@ def _subject_key(alert: CrisisAlert) -> str:
 # --- Who is told ----------------------------------------------------------------------------------------------
 
 
-def _holders(role: str, **node) -> set[int]:
-    return set(RoleAssignment.objects.filter(role=role, user__is_active=True, **node).values_list("user_id", flat=True))
+def _holders(role: str, node) -> set[int]:
+    return set(scoping.holders_over(node, role).values_list("pk", flat=True))
 
 
 def audience_members(audience: str, school: School, at: datetime) -> set[int]:
@@ -72,22 +73,22 @@ def audience_members(audience: str, school: School, at: datetime) -> set[int]:
 
     if audience == Audience.DUTY_PSYCHOLOGY:
         on_duty = {u.pk for u in duty.on_duty_now(school, at, kind=DutyKind.PSYCHOLOGY_TEACHER)}
-        return on_duty or _holders(Role.PSYCHOLOGY_TEACHER, school_id=school.pk)
+        return on_duty or _holders(Role.PSYCHOLOGY_TEACHER, school)
     if audience == Audience.PSYCHOLOGY_TEACHERS:
-        return _holders(Role.PSYCHOLOGY_TEACHER, school_id=school.pk)
+        return _holders(Role.PSYCHOLOGY_TEACHER, school)
     if audience == Audience.PRINCIPAL:
-        return _holders(Role.PRINCIPAL, school_id=school.pk)
+        return _holders(Role.PRINCIPAL, school)
     if audience == Audience.DISTRICT_DUTY:
         on_duty = {u.pk for u in duty.on_duty_now(school.district, at, kind=DutyKind.DISTRICT_CENTRE)}
-        return on_duty or _holders(Role.DISTRICT_CENTRE, district_id=school.district_id)
+        return on_duty or _holders(Role.DISTRICT_CENTRE, school.district)
     if audience == Audience.CITY_CENTRE:
-        return _holders(Role.CITY_CENTRE, city_id=school.district.city_id)
+        return _holders(Role.CITY_CENTRE, school.district.city)
     raise ValueError(f"audience {audience!r} is not one an alert climbs to")
 
 
 def proctors_of(student: Student) -> set[int]:
     """Who has the student's class now: its homeroom teacher(s)."""
-    return _holders(Role.HOMEROOM_TEACHER, school_class_id=student.school_class_id)
+    return _holders(Role.HOMEROOM_TEACHER, student.school_class)
 
 
 # --- Texts (stored once, in the working language; never the full name, never an answer) -------------------------

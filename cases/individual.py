@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -97,22 +96,6 @@ class IndividualReport:
     screenings: list[Screening]
     cases: list[CaseSummary]
     chart: str = ""  # scores across campaigns, oldest first (from two screenings on)
-
-
-def access_student(user, student_id: int) -> Student:
-    """The student, if the user reads their screening results (psychology teacher and above of their school); 404 for
-    missing and forbidden alike."""
-    students = scoping.within_readers_scope(user, scoping.visible(user, Student), ScreeningResult)
-    student = students.select_related("school__district", "school_class").filter(pk=student_id).first()
-    if student is None:
-        raise Http404
-    return student
-
-
-def reads_student(user, student_id: int) -> bool:
-    """Whether access_student would let the user in (one query): for a link to the report."""
-    students = scoping.within_readers_scope(user, scoping.visible(user, Student), ScreeningResult)
-    return students.filter(pk=student_id).exists()
 
 
 def screening_of(user, result_id: int | None) -> Screening | None:

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from roster.masking import mask_name
-from roster.notifications import notify, staff_holding_roles_over
+from roster.notifications import notify
 from roster.roles import Role
+from roster.scoping import holders_over
 from screening.definitions import RiskTier
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def red_case_notify(case_id: int, why: str, version: int = 0) -> int:
     if case.tier != RiskTier.RED:
         return 0
     student = case.student
-    centre = staff_holding_roles_over(student, [Role.DISTRICT_CENTRE])
+    centre = holders_over(student, [Role.DISTRICT_CENTRE])
     told = notify(
         centre, kind=RED_CASE_KIND, subject_key=f"case:{case.pk}:{version}", urgent=True,
         title=_("Red case #%(case)s at %(school)s") % {"case": case.pk, "school": student.school},
@@ -70,20 +71,14 @@ def emergency_access_enqueue(grant) -> None:
 def emergency_access_notify(grant_id: int) -> int:
     """Tell the district centre of the case's district and the case school's principals who broke the glass on which
     case, why and until when. Idempotent per grant."""
-    from django.db.models import Q
     from django.utils import timezone
 
     from cases.models import EmergencyAccess
-    from roster.models import RoleAssignment, User
 
     related = ("user", "case__school__district", "case__student__school_class")
     grant = EmergencyAccess.objects.select_related(*related).get(pk=grant_id)
     case, student, user = grant.case, grant.case.student, grant.user
-    holders = RoleAssignment.objects.filter(
-        Q(role=Role.DISTRICT_CENTRE, district_id=case.school.district_id)
-        | Q(role=Role.PRINCIPAL, school_id=case.school_id)
-    ).values("user_id")
-    recipients = User.objects.filter(pk__in=holders, is_active=True).exclude(pk=user.pk)
+    recipients = holders_over(case.school, [Role.DISTRICT_CENTRE, Role.PRINCIPAL]).exclude(pk=user.pk)
     who = str(user)  # name（username）: the district knows whom to call
     told = notify(
         recipients, kind=EMERGENCY_ACCESS_KIND, subject_key=f"emergency_access:{grant.pk}", urgent=True,

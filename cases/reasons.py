@@ -23,6 +23,7 @@ from cases.models import Decision
 from screening.definitions import RiskTier
 
 HIDDEN_TIER = _("(not shown)")
+HIDDEN_TEXT = _("(clinical text not shown)")
 
 
 @dataclass(frozen=True)
@@ -141,21 +142,26 @@ def match(stored: str) -> tuple[Reason, dict[str, str]] | None:
     return None
 
 
-def _part_display(name: str, value: str, tiers: bool) -> str:
+def _part_display(name: str, value: str, tiers: bool, clinical: bool) -> str:
     if name.endswith("tier"):
         return str(RiskTier(value).label) if tiers else str(HIDDEN_TIER)
     if name == "decision":
         return str(Decision(value).label)
+    if name == "text" and not clinical:
+        return str(HIDDEN_TEXT)
     return value
 
 
-def reason_display(stored: str, *, tiers: bool = True) -> str:
+def reason_display(stored: str, *, tiers: bool = True, clinical: bool | None = None) -> str:
     """A stored change reason in the active language; unknown text as it is. `tiers=False` leaves the tiers out
-    (for a reader who never sees one: a homeroom teacher)."""
+    (for a reader who never sees one: a homeroom teacher). `clinical=False` (by default as `tiers`) leaves out a
+    person's free text too (a triage reason can say "disclosed a suicide plan"): clinical words reach only readers of
+    results (cases.access.reads_clinical), and a reason nobody registered, which may be such text, is not shown."""
     if not stored:
         return ""
+    clinical = tiers if clinical is None else clinical
     found = match(stored)
     if found is None:
-        return stored
+        return stored if clinical else ""
     reason, parts = found
-    return str(reason.display) % {name: _part_display(name, value, tiers) for name, value in parts.items()}
+    return str(reason.display) % {name: _part_display(name, value, tiers, clinical) for name, value in parts.items()}

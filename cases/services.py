@@ -15,10 +15,11 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case as DbCase
-from django.db.models import Q, When
+from django.db.models import When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cases import access
 from cases.models import (
     ACTIVE_STATUSES,
     EMERGENCY_ACCESS_ROLES,
@@ -47,52 +48,13 @@ from cases.models import (
     TierChange,
 )
 from cases.notices import emergency_access_enqueue, red_case_enqueue
-from cases.tiers import SEAT_ROLE, rank, tier_rule
+from cases.tiers import peak_tier, rank, tier_rule
 from roster import audit, scoping
-from roster.models import AccessAction, AccessLogEntry, AccessOutcome, RoleAssignment, Student, User
+from roster.models import AccessAction, AccessLogEntry, AccessOutcome, RoleAssignment, School, Student, User
 from roster.roles import Role
 from screening.definitions import RiskTier
 
-# --- Who may act ------------------------------------------------------------------------------------------------
-
-
-def _holders(role: str, case: Case):
-    """Staff holding `role` over the case's school: at the school, or at its district or city for those roles."""
-    school = case.school
-    return User.objects.filter(
-        is_active=True,
-        role_assignments__role=role,
-    ).filter(
-        Q(role_assignments__school_id=school.pk)
-        | Q(role_assignments__district_id=school.district_id)
-        | Q(role_assignments__city_id=school.district.city_id)
-    ).distinct()  # fmt: skip
-
-
-def holds(user, role: str, case: Case) -> bool:
-    return _holders(role, case).filter(pk=user.pk).exists()
-
-
-def _require(user, case: Case, *roles: str) -> None:
-    if not scoping.can_view(user, case) or not any(holds(user, role, case) for role in roles):
-        raise PermissionDenied(_("You may not do this for this case."))
-
-
-def _require_seat_or_role(user, case: Case, seat: str, role: str) -> None:
-    if on_team(user, case, seat) or (scoping.can_view(user, case) and holds(user, role, case)):
-        return
-    raise PermissionDenied(_("You may not do this for this case."))
-
-
-def on_team(user, case: Case, seat: str | None = None) -> bool:
-    members = case.team.filter(user=user, left_at__isnull=True)
-    return (members.filter(seat=seat) if seat else members).exists()
-
-
-def _require_independent(user, case: Case, requested_by_id: int | None = None) -> None:
-    """Separation of duties: nobody approves their own request, nor a request about a case whose team they sit on."""
-    if user.pk == requested_by_id or on_team(user, case):
-        raise PermissionDenied(_("You cannot approve a request about a case whose team you are on."))
+# --- Recording ------------------------------------------------------------------------------------------------
 
 
 def _decide(request, actor, approve: bool, what: str, note: str = "", **fields):
@@ -261,7 +223,7 @@ def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW
 def case_triage(actor, case: Case, tier: str, reason: str) -> Case:
     """The triage interview confirms or changes the screening tier. Green proposes closing it as a false positive
     (the principal decides). Access: the school's psychology teachers."""
-    _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    access.require(actor, case, Role.PSYCHOLOGY_TEACHER)
     if not reason.strip():
         raise ValidationError(_("Give the reason for the tier."))
     with transaction.atomic():
@@ -290,13 +252,6 @@ def lowering_needs_approval(case: Case, tier: str) -> bool:
     return rank(tier) < rank(case.tier) and case.tier in (RiskTier.ORANGE, RiskTier.RED)
 
 
-def peak_tier(case: Case) -> str:
-    """The highest tier of the case's episode: its tier now or the flag that opened or last raised it. A red
-    screening stays a red case for closure, whatever the triage said (no path closes it inside the school)."""
-    tiers = [t for t in (case.tier, case.screened_tier) if t and t != RiskTier.GREEN]
-    return max(tiers, key=rank) if tiers else RiskTier.YELLOW
-
-
 def _tier_raise(actor, case: Case, to_tier: str, reason: str, *, why: str, now=None) -> None:
     """Raise the tier at once: the new tier's team (三包一 for orange and red) and clocks, and red tells the district
     centre now. Call inside a transaction with the case locked."""
@@ -311,8 +266,8 @@ def _tier_raise(actor, case: Case, to_tier: str, reason: str, *, why: str, now=N
 def case_tier_raise(actor, case: Case, to_tier: str, reason: str) -> Case:
     """A raise asked for by the team (a follow-up that finds the student worse): takes effect at once, no approval.
     Access: the case's team or the school's psychology teachers."""
-    if not on_team(actor, case):
-        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    if not access.on_team(actor, case):
+        access.require(actor, case, Role.PSYCHOLOGY_TEACHER)
     if rank(to_tier) <= rank(case.tier):
         raise ValidationError(_("A raise needs a higher tier than the case has."))
     if not reason.strip():
@@ -343,27 +298,18 @@ def team_proposal(case: Case) -> dict[str, User | None]:
     return {seat: found[seat] for seat in tier_rule(case.tier).seats}
 
 
-def seat_allowed(user: User, seat: str, case: Case) -> bool:
-    """Whether `user` may take `seat`: the seat's role at the case's school (homeroom: at any of its classes)."""
-    role = SEAT_ROLE[seat]
-    mine = RoleAssignment.objects.filter(user=user, role=role, user__is_active=True)
-    if role == Role.HOMEROOM_TEACHER:
-        return mine.filter(school_class__school_id=case.school_id).exists()
-    return mine.filter(school_id=case.school_id).exists()
-
-
 def team_set(actor, case: Case, members: dict[str, User], reason: str = "staffing") -> list[CaseTeamMember]:
     """Seat the team for the case's tier: every seat of 二包一/三包一 filled, each by someone holding its role at the
     school; seats the tier does not have are vacated. Access: the school's psychology teachers and principals, or
     `actor=None` for the system (re-staffing after an approved tier change)."""
     if actor is not None:
-        _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+        access.require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
     seats = tier_rule(case.tier).seats
     missing = [str(TeamSeat(s).label) for s in seats if members.get(s) is None]
     if missing:
         raise ValidationError(_("Every seat of the team needs a person: %(seats)s.") % {"seats": "、".join(missing)})
     for seat in seats:
-        if not seat_allowed(members[seat], seat, case):
+        if not access.seat_allowed(members[seat], seat, case):
             raise ValidationError(
                 _("%(name)s cannot take the seat “%(seat)s” at this school.")
                 % {"name": members[seat].name or members[seat].username, "seat": str(TeamSeat(seat).label)}
@@ -390,7 +336,7 @@ def team_set(actor, case: Case, members: dict[str, User], reason: str = "staffin
 
 def interview_record(actor, case: Case, note: str, *, held_at=None, restricted: bool = False) -> InterviewNote:
     """调研访谈. Access: the case's psychology teacher (or any of the school's)."""
-    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    access.require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
     if not note.strip():
         raise ValidationError(_("Write what the interview found."))
     interview = InterviewNote(
@@ -403,8 +349,8 @@ def interview_record(actor, case: Case, note: str, *, held_at=None, restricted: 
 def parent_contact_record(actor, case: Case, *, guardian: str, channel: str, outcome: str, consent: str,
                           contacted_at=None) -> ParentContact:  # fmt: skip
     """Parent contact. Access: the case's team (usually the homeroom teacher) or the school's psychology teachers."""
-    if not on_team(actor, case):
-        _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    if not access.on_team(actor, case):
+        access.require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
     contact = ParentContact(
         case=case, contacted_by=actor, contacted_at=contacted_at or timezone.now(), guardian=guardian,
         channel=channel, outcome=outcome, consent=consent,
@@ -417,7 +363,7 @@ def parent_contact_record(actor, case: Case, *, guardian: str, channel: str, out
 def plan_record(actor, case: Case, *, goals: str, review_on, needs_referral: bool,
                 measures: list[tuple[str, User]]) -> InterventionPlan:  # fmt: skip
     """一生一策: goals, measures each with a responsible team member, a review date. Access: psychology teachers."""
-    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    access.require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
     if not goals.strip() or not measures:
         raise ValidationError(_("A plan needs goals and at least one measure."))
     team = set(case.team.filter(left_at__isnull=True).values_list("user_id", flat=True))
@@ -437,7 +383,7 @@ def plan_record(actor, case: Case, *, goals: str, review_on, needs_referral: boo
 def referral_request(actor, case: Case, *, institution: str, reason: str, parental_consent: str) -> Referral:
     """转介 asked for by the psychology teacher; the principal decides. Without the parents' consent nobody is
     referred: the request is stored and the principal sees it, but approving it is refused."""
-    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    access.require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
     referral = Referral(
         case=case, institution=institution, reason=reason, parental_consent=parental_consent, requested_by=actor,
         requested_at=timezone.now(),
@@ -451,8 +397,8 @@ def referral_decide(actor, referral: Referral, approve: bool, note: str = "") ->
     """Access: a principal of the school who is not on the case's team (separation of duties); the district centre
     when every principal of the school sits on it."""
     case = referral.case
-    _require(actor, case, approver_role(case))
-    _require_independent(actor, case, referral.requested_by_id)
+    access.require(actor, case, access.approver_role(case))
+    access.require_independent(actor, case, referral.requested_by_id)
     if approve and referral.parental_consent != "given":
         raise ValidationError(_("A referral needs the parents' consent; record it first."))
     with transaction.atomic():
@@ -462,7 +408,7 @@ def referral_decide(actor, referral: Referral, approve: bool, note: str = "") ->
 def referral_record_outcome(actor, referral: Referral, *, referred_on=None, outcome: str = "",
                             feedback_received_on=None, feedback: str = "") -> Referral:  # fmt: skip
     """The referral made, and later the institution's feedback. Access: the case's psychology teacher."""
-    _require_seat_or_role(actor, referral.case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    access.require_seat_or_role(actor, referral.case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
     with transaction.atomic():
         referral = Referral.objects.select_for_update().get(pk=referral.pk)
         if referral.decision != Decision.APPROVED:
@@ -477,8 +423,8 @@ def referral_record_outcome(actor, referral: Referral, *, referred_on=None, outc
 
 def followup_record(actor, case: Case, *, note: str, outcome: str, reassessment_score: int | None = None) -> FollowUp:
     """A follow-up session. Access: the case's team or the school's psychology teachers."""
-    if not on_team(actor, case):
-        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    if not access.on_team(actor, case):
+        access.require(actor, case, Role.PSYCHOLOGY_TEACHER)
     followup = FollowUp(
         case=case, held_by=actor, held_at=timezone.now(), note=note, outcome=outcome,
         reassessment_score=reassessment_score,
@@ -493,8 +439,8 @@ def followup_record(actor, case: Case, *, note: str, outcome: str, reassessment_
 
 def tier_change_request(actor, case: Case, to_tier: str, reason: str) -> TierChange:
     """Escalation or de-escalation, asked for by the team; the principal decides (DESIGN §3)."""
-    if not on_team(actor, case):
-        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    if not access.on_team(actor, case):
+        access.require(actor, case, Role.PSYCHOLOGY_TEACHER)
     if to_tier == case.tier or RiskTier(to_tier) == RiskTier.GREEN:
         raise ValidationError(_("Choose another tier of yellow or above; to end the case, propose closure."))
     if rank(to_tier) > rank(case.tier):
@@ -516,8 +462,8 @@ def tier_change_decide(actor, change: TierChange, approve: bool) -> TierChange:
     """Access: a principal of the school not on the team (else the district centre). Approved, the case takes the
     tier and is re-staffed."""
     case = change.case
-    _require(actor, case, approver_role(case))
-    _require_independent(actor, case, change.requested_by_id)
+    access.require(actor, case, access.approver_role(case))
+    access.require_independent(actor, case, change.requested_by_id)
     with transaction.atomic():
         change = _decide(change, actor, approve, "tier change")
         if approve:
@@ -538,36 +484,10 @@ def restaff(case: Case, actor=None) -> None:
     team_set(None, case, members, reason=f"re-staffed for {case.tier}")
 
 
-def approver_role(case: Case, role: str = Role.PRINCIPAL) -> str:
-    """Who decides a request about the case: `role` (a principal) when the school has one who is not on the case's
-    team, else the district centre, a level up. (三包一 seats a school leader: in a school with one principal,
-    nobody at the school could decide otherwise.)"""
-    if role != Role.PRINCIPAL:
-        return role
-    seated = case.team.filter(left_at__isnull=True).values("user_id")
-    free = RoleAssignment.objects.filter(role=Role.PRINCIPAL, school_id=case.school_id, user__is_active=True)
-    return Role.PRINCIPAL if free.exclude(user_id__in=seated).exists() else Role.DISTRICT_CENTRE
-
-
-def closure_chain(case: Case) -> tuple[str, ...]:
-    """Who evaluates the case's closure, level by level (the tier rules): for the case's peak tier, so a red
-    screening lowered at triage still closes through the district centre and the city crisis centre."""
-    return tier_rule(peak_tier(case)).closure_chain
-
-
-def closure_approver_role(case: Case, closure: Closure | None = None) -> str:
-    """The role that evaluates the closure now: the chain's next level (seed 001: 结案评估 a level higher)."""
-    if closure is None:
-        closure = case.closures.filter(decision=Decision.PENDING).first()
-    level = closure.levels_approved if closure is not None else 0
-    chain = closure_chain(case)
-    return approver_role(case, chain[min(level, len(chain) - 1)])
-
-
 def closure_propose(actor, case: Case, reason: str, evaluation: str = "") -> Closure:
     """结案 proposed by the team (or by triage for a false positive). The case waits in status "closing"."""
-    if not on_team(actor, case):
-        _require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    if not access.on_team(actor, case):
+        access.require(actor, case, Role.PSYCHOLOGY_TEACHER)
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         if case.status != CaseStatus.OPEN:
@@ -585,16 +505,16 @@ def closure_decide(actor, closure: Closure, approve: bool, evaluation: str = "")
     orange and red. Nobody decides a closure they proposed or of a case whose team they are on."""
     closure = Closure.objects.select_related("case").get(pk=closure.pk)  # the level it has reached now
     case = closure.case
-    role = closure_approver_role(case, closure)
-    _require(actor, case, role)
-    _require_independent(actor, case, closure.proposed_by_id)
+    role = access.closure_approver_role(case, closure)
+    access.require(actor, case, role)
+    access.require_independent(actor, case, closure.proposed_by_id)
     if not approve and not evaluation.strip():
         raise ValidationError(_("Say why the closure is not approved."))
     with transaction.atomic():
         locked = Closure.objects.select_for_update().get(pk=closure.pk)
         if locked.decision != Decision.PENDING or locked.levels_approved != closure.levels_approved:
             raise ValidationError(_("This request has already been decided."))
-        chain = closure_chain(case)
+        chain = access.closure_chain(case)
         now = timezone.now()
         verdict = "approved" if approve else "rejected"
         evaluated = ClosureEvaluation(closure=locked, level=locked.levels_approved, role=role, approved=approve,
@@ -624,7 +544,7 @@ def closure_decide(actor, closure: Closure, approve: bool, evaluation: str = "")
 
 def case_reopen(actor, case: Case, reason: str) -> Case:
     """A closed case reopened by hand, its history kept. Access: the school's psychology teachers and principals."""
-    _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    access.require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         if case.status != CaseStatus.CLOSED:
@@ -645,7 +565,7 @@ def safety_assessment_record(actor, case: Case, *, outcome: str, parents_informe
     """The brief safety assessment of a non-acute critical answer, before the student goes home. "Not safe" turns
     the case red at once (the new tier's team and clocks; the district told). Access: the school's psychology
     teachers (or the case's)."""
-    _require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
+    access.require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
     if outcome not in SafetyOutcome.values:
         raise ValidationError(_("Choose the outcome of the assessment."))
     if not note.strip():
@@ -667,8 +587,8 @@ def safety_assessment_record(actor, case: Case, *, outcome: str, parents_informe
 def support_request(actor, case: Case, reason: str) -> SupportRequest:
     """The team asks the district centre to join the case (seed 002: 县区…第一时间介入，协调卫健、公安、社区). One open
     request per case. Access: the case's team, the school's psychology teachers and principals."""
-    if not on_team(actor, case):
-        _require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    if not access.on_team(actor, case):
+        access.require(actor, case, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
     if not reason.strip():
         raise ValidationError(_("Say what support the case needs."))
     with transaction.atomic():
@@ -683,7 +603,7 @@ def support_request(actor, case: Case, reason: str) -> SupportRequest:
 def support_accept(actor, request: SupportRequest) -> SupportRequest:
     """The district centre takes the request: it joins the case. Access: the district centre of the case's
     district."""
-    _require(actor, request.case, Role.DISTRICT_CENTRE)
+    access.require(actor, request.case, Role.DISTRICT_CENTRE)
     with transaction.atomic():
         request = SupportRequest.objects.select_for_update().get(pk=request.pk)
         if request.status != SupportStatus.OPEN:
@@ -698,8 +618,8 @@ def coordination_record(actor, case: Case, *, agency: str, contact: str, agreed:
     """A line of the case's coordination log: who outside the school was contacted (health, police, community…)
     and what was agreed. Access: the district centre, the case's team, the school's psychology teachers and
     principals."""
-    if not on_team(actor, case):
-        _require(actor, case, Role.DISTRICT_CENTRE, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
+    if not access.on_team(actor, case):
+        access.require(actor, case, Role.DISTRICT_CENTRE, Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
     if agency not in Agency.values:
         raise ValidationError(_("Choose who was contacted."))
     if not contact.strip() or not agreed.strip():
@@ -725,7 +645,7 @@ def seats_hand_over(actor, leaver: User, successor: User, school) -> list[CaseTe
         .filter(user=leaver, left_at__isnull=True, case__school=school, case__status__in=ACTIVE_STATUSES)
         .select_related("case")
     )
-    refused = sorted({str(TeamSeat(m.seat).label) for m in seats if not seat_allowed(successor, m.seat, m.case)})
+    refused = sorted({str(TeamSeat(m.seat).label) for m in seats if not access.seat_allowed(successor, m.seat, m.case)})
     if refused:
         raise ValidationError(
             _("%(name)s cannot take these seats at this school: %(seats)s.")
@@ -769,20 +689,36 @@ def _emergency_cities(user) -> set[int]:
     return {city for row in rows for city in row if city}
 
 
+def emergency_access_schools(user):
+    """The schools a user may name when breaking the glass: every school of their own city, by district then name.
+
+    Access: anyone (the list of a city's schools is not personal data); empty without a role that may break the glass.
+    Audit: none (no personal data)."""
+    return (
+        School.objects.filter(district__city_id__in=_emergency_cities(user))
+        .select_related("district")
+        .order_by("district__division_code", "name", "code")
+    )
+
+
 def _emergency_refused(actor, message: str, *, ids=()) -> EmergencyAccessRefused:
     audit.record(AccessAction.CHANGE, object_type=audit.label(EmergencyAccess), object_ids=ids,
                  outcome=AccessOutcome.DENIED, user=actor)  # fmt: skip
     return EmergencyAccessRefused(message)
 
 
-def emergency_access_grant(actor, *, student_no: str, reason: str, now=None) -> EmergencyAccessOutcome:
-    """Break the glass: read the case of the student with exactly this national student number, in the actor's own
-    city, for settings.EMERGENCY_ACCESS_HOURS, for the reason typed. Read only: the case's steps and services still
-    ask for a role at the case's school, which a grant does not give.
+def emergency_access_grant(
+    actor, *, school: int | None, student_no: str, reason: str, now=None
+) -> EmergencyAccessOutcome:
+    """Break the glass: read the case of the student with exactly this student number at the school named, in the
+    actor's own city, for settings.EMERGENCY_ACCESS_HOURS, for the reason typed. Read only: the case's steps and
+    services still ask for a role at the case's school, which a grant does not give.
 
-    Access: psychology teachers, principals, district and city centres (EMERGENCY_ACCESS_ROLES); an exact number
-    only, never a search; another city's students are never found. A case already in scope is returned without a
-    grant. The case picked is the student's active case, else their latest, among the cases out of scope.
+    Access: psychology teachers, principals, district and city centres (EMERGENCY_ACCESS_ROLES); an exact number at
+    one named school (student numbers are unique per school only), never a search; another city's students are
+    never found. At most settings.EMERGENCY_ACCESS_DAILY_LIMIT attempts in 24 hours, counted under a lock on the
+    actor's user row so parallel requests cannot pass it. A case already in scope is returned without a grant. The
+    case picked is the student's active case, else their latest, among the cases out of scope.
     Audit: the grant row (who, case, reason, when, until, with history) and an access-log entry (change of
     cases.emergencyaccess, the grant's id); every refusal after the reason was checked is logged as denied. The
     district centre of the case's district and the case school's principal are notified after commit.
@@ -799,41 +735,56 @@ def emergency_access_grant(actor, *, student_no: str, reason: str, now=None) -> 
             actor, _("Emergency access is for psychology teachers, principals and the district and city centres.")
         )
     now = now or timezone.now()
+    with transaction.atomic():
+        # One person's requests queue here, so the count below and the entry this attempt writes happen together:
+        # parallel posts cannot all read "4 of 5" (a row lock on PostgreSQL; SQLite lets one writer in at a time).
+        list(User.objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
+        result = _emergency_attempt(actor, school=school, student_no=student_no, reason=reason, now=now)
+    if isinstance(result, EmergencyAccessRefused):
+        raise result  # its denied entry is committed: it counts against the limit
+    return result
+
+
+def _emergency_attempt(actor, *, school, student_no, reason, now) -> EmergencyAccessOutcome | EmergencyAccessRefused:
+    """The limit, the look-up and the grant, under the actor's lock (emergency_access_grant). A refusal is logged and
+    returned, not raised, so that its entry is written in the same transaction as the count it was checked against."""
     attempts = AccessLogEntry.objects.filter(
         actor_id=actor.pk, object_type=audit.label(EmergencyAccess), at__gte=now - timedelta(hours=24)
     )
     if attempts.count() >= settings.EMERGENCY_ACCESS_DAILY_LIMIT:
-        raise _emergency_refused(
+        return _emergency_refused(
             actor,
             _("You have asked for emergency access %(count)s times in 24 hours, the most allowed. Ask the district "
               "centre to open the case for you.") % {"count": settings.EMERGENCY_ACCESS_DAILY_LIMIT},
         )  # fmt: skip
     cases = (
         Case.objects.filter(
-            student__student_no=student_no, student__school__district__city_id__in=_emergency_cities(actor)
+            student__school_id=school, student__student_no=student_no,
+            student__school__district__city_id__in=_emergency_cities(actor),
         )
         .annotate(inactive=DbCase(When(status__in=ACTIVE_STATUSES, then=0), default=1))
         .order_by("inactive", "-opened_at", "-pk")
-    ) if student_no else Case.objects.none()  # fmt: skip
+    ) if student_no and school else Case.objects.none()  # fmt: skip
     in_scope = set(scoping.visible(actor, cases).values_list("pk", flat=True))
     found = list(cases[:20])
     outside = [case for case in found if case.pk not in in_scope]
+    # The same words whether the number is unknown, at another school or city, or a student without a case; and
+    # should (school, number) ever name two students (student_no_unique_in_school), no guess is made between them.
+    no_case = _("No case was found for this student number in your city. Check the number and try again.")
+    if len({case.student_id for case in found}) > 1:
+        return _emergency_refused(actor, no_case)
     if not outside:
         if found:
             return EmergencyAccessOutcome(case=found[0], grant=None)
-        # The same words whether the number is unknown, another city's, or a student without a case.
-        raise _emergency_refused(
-            actor, _("No case was found for this student number in your city. Check the number and try again.")
-        )
+        return _emergency_refused(actor, no_case)
     case = outside[0]
-    with transaction.atomic():
-        grant = EmergencyAccess(
-            user=actor, case=case, reason=reason, granted_at=now,
-            expires_at=now + timedelta(hours=settings.EMERGENCY_ACCESS_HOURS),
-        )  # fmt: skip
-        _save(grant, actor, "emergency access")
-        audit.record(AccessAction.CHANGE, object_type=audit.label(EmergencyAccess), object_ids=[grant.pk], user=actor)
-        emergency_access_enqueue(grant)
+    grant = EmergencyAccess(
+        user=actor, case=case, reason=reason, granted_at=now,
+        expires_at=now + timedelta(hours=settings.EMERGENCY_ACCESS_HOURS),
+    )  # fmt: skip
+    _save(grant, actor, "emergency access")
+    audit.record(AccessAction.CHANGE, object_type=audit.label(EmergencyAccess), object_ids=[grant.pk], user=actor)
+    emergency_access_enqueue(grant)
     return EmergencyAccessOutcome(case=case, grant=grant)
 
 

@@ -293,3 +293,10 @@ def rank(tier: str) -> int:
 def due_after(tier: str, step: str, start: datetime, school) -> datetime:
     """When `step` of a case of `tier` at `school` is due, counted from `start`."""
     return tier_rule(tier).deadline(step).after(start, school)
+
+
+def peak_tier(case) -> str:
+    """The highest tier of the case's episode: its tier now or the flag that opened or last raised it. A red
+    screening stays a red case for closure, whatever the triage said (no path closes it inside the school)."""
+    tiers = [t for t in (case.tier, case.screened_tier) if t and t != RiskTier.GREEN]
+    return max(tiers, key=rank) if tiers else RiskTier.YELLOW

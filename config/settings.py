@@ -5,7 +5,7 @@ Environment variables (all optional in development, see README):
   SECRET_KEY        required when DEBUG is off; with DEBUG on a per-checkout key is generated.
   ALLOWED_HOSTS     comma-separated host names.
   DATABASE_URL      default: SQLite file db.sqlite3 in the project folder; postgres://... in production.
-  REDIS_URL         when set, django-q2 and the cache use Redis instead of the database / local memory.
+  REDIS_URL         when set, django-q2 and the cache use Redis instead of the database.
   SITE_URL          the address staff open (links in alert emails), e.g. https://xinqiao.example.edu.cn
   EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL
                     the SMTP server for red-alert emails (development prints them on the worker's console).
@@ -17,6 +17,7 @@ Environment variables (all optional in development, see README):
   EMERGENCY_ACCESS_HOURS  how long an emergency ("break the glass") access to a case lasts (default 24).
   REPORT_MIN_CELL         reports below school level show counts of fewer students as "<N" (default 5).
   EMERGENCY_ACCESS_DAILY_LIMIT  emergency-access attempts one person may make in 24 hours (default 5).
+  AUDIT_ANCHOR_FILE  where the task worker anchors the access log's head (default var/audit-anchor.log).
 """
 
 import os
@@ -86,6 +87,11 @@ SECRET_KEY = _secret_key()
 # Keys the access log's hash chain (roster.audit). Keep it apart from the database and its backups; without it the
 # chain is keyed from SECRET_KEY.
 AUDIT_LOG_KEY = os.environ.get("AUDIT_LOG_KEY", "")
+# The access log's anchor (roster.audit.record_anchor): every five minutes the task worker appends the chain's head and
+# entry count here, signed with the audit key, where the database's owner cannot rewrite them; `verify_audit_log`
+# compares the log with it. Put it on storage the database role cannot write, and ship it off the host
+# (docs/SECURITY.md, "The audit anchor").
+AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE") or str(BASE_DIR / "var" / "audit-anchor.log")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -184,6 +190,8 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A set-password link an administrator sends (roster.services.password_reset_link_send) works once, within a day.
+PASSWORD_RESET_TIMEOUT = 24 * 60 * 60
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -285,7 +293,15 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"  # no extra server needed
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Shared by every web worker and the task worker: the portal's wrong-code limit counts per address across all of
+    # them (a per-process cache gave each worker its own 60 tries). `migrate` creates the table (roster.apps).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "xinqiao_cache",
+            "OPTIONS": {"MAX_ENTRIES": 50_000},  # culling past it drops a third of the keys, live counters too
+        }
+    }
 
 # --- Domain rules kept in settings ----------------------------------------------------------------------------
 

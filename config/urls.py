@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from roster import passwords
 from workflows import views_alerts, views_home
 from workflows.viewsets import site as work_site
 
@@ -9,6 +10,9 @@ urlpatterns = [
     path("alerts/live/", views_alerts.alerts_live, name="alerts_live"),  # the live banner's feed
     path("work/alerts/<int:pk>/", views_alerts.alert_page, name="crisis_alert"),
     path("", include("roster.urls")),
+    # A password of the holder's own: after an administrator typed one, and from a set-password link (roster.passwords).
+    path("accounts/password/change/", passwords.PasswordChangeRequiredView.as_view(), name="password_change_required"),
+    path("accounts/password/set/<uidb64>/<token>/", passwords.PasswordSetView.as_view(), name="password_set"),
     path("s/", include("screening.urls_portal")),
     path("screening/", include("screening.urls")),
     path("reports/", include("workflows.urls_reports")),  # case dashboards and ledgers

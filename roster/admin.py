@@ -11,8 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
-from roster import audit, scoping
+from roster import admin_staff, audit, scoping, services
 from roster.admin_access import issue_access_codes_action
 from roster.admin_scoped import ScopedAdminMixin
 from roster.masking import mask_name, mask_phone
@@ -129,6 +130,20 @@ class SchoolClassAdmin(ScopedExportMixin, ScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class MaskedStudentHistory(HistoricalRecordContextHelper):
+    """A student's change history for someone who sees the student masked: a changed name shows masked, the other
+    identifying values (birth date, guardian and phone, special groups) not at all."""
+
+    HIDDEN = frozenset({"birth_date", "guardian_name", "guardian_phone", "special_groups"})
+
+    def prepare_delta_change_value(self, change, value):
+        if change.field == "name":
+            return mask_name(value)
+        if change.field in self.HIDDEN:
+            return "***"
+        return super().prepare_delta_change_value(change, value)
+
+
 @admin.register(Student)
 class StudentAdmin(ScopedExportMixin, ScopedAdmin):
     resource_classes = [StudentResource]
@@ -139,8 +154,57 @@ class StudentAdmin(ScopedExportMixin, ScopedAdmin):
     search_fields = ["student_no", "=name"]
     filter_horizontal = ["special_groups"]
 
+    # Identities (names, birth dates, guardians and phones, special groups) only for roles at the student's school or
+    # class (roster.scoping.identities_visible); above it a student is shown by number, school and class, masked.
+    masked_fields = ["student_no", "masked_name", "gender", "school", "school_class", "status"]
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("special_groups")
+
+    def _identified(self, request, pk) -> bool:
+        """Whether the user sees this student identified (asked once per student and page)."""
+        if scoping.identities_visible_everywhere(request.user):
+            return True
+        seen = request.__dict__.setdefault("_students_identified", {})
+        if pk not in seen:
+            seen[pk] = scoping.identities_visible(request.user, Student.objects.filter(pk=pk)).exists()
+        return seen[pk]
+
+    def get_list_display(self, request):
+        if scoping.identities_visible_everywhere(request.user):
+            return self.list_display
+        return [column for column in self.list_display if column != "masked_phone"]
+
+    def get_search_fields(self, request):
+        # A hit on a full name tells who the student is: above a school, search by student number only ...
+        return self.search_fields if scoping.identities_visible_everywhere(request.user) else ["student_no"]
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip() and not scoping.identities_visible_everywhere(request.user):
+            # ... and by name only among the students of a school or class where the user also holds a role.
+            identified = scoping.identities_visible(request.user, queryset)
+            results |= identified.filter(name__iexact=search_term.strip())
+        return results, may_have_duplicates
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not self._identified(request, obj.pk):
+            return [(None, {"fields": self.masked_fields})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not self._identified(request, obj.pk):
+            return self.masked_fields  # EDITORS gives students to school admins only; read-only whatever it says
+        return super().get_readonly_fields(request, obj)
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        if self._identified(request, historical_record.id):
+            return super().get_historical_record_context_helper(request, historical_record)
+        return MaskedStudentHistory(self.model, historical_record)
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        # StudentResource masks the rows whose student the exporter does not see identified.
+        return {**super().get_export_resource_kwargs(request, **kwargs), "viewer": request.user}
 
     @admin.display(description=_("name"))
     def masked_name(self, obj):
@@ -235,9 +299,35 @@ class RoleAssignmentInline(admin.TabularInline):
 
 
 class StaffCreationForm(UserCreationForm):
+    """A first password is optional, and temporary when typed: a principal, psychology teacher or district or city
+    role gets a link at their email address to choose their own instead (roster.services.staff_password_first)."""
+
     class Meta(UserCreationForm.Meta):
         model = User
-        fields = ["username", "name", "phone"]
+        fields = ["username", "name", "phone", "email"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password1"].required = self.fields["password2"].required = False
+        self.fields["password1"].help_text = _(
+            "Temporary: they choose their own at their first sign-in. Leave empty for a principal, a psychology "
+            "teacher or a district or city role: they get a link at their email address to choose their own."
+        )
+
+    def validate_passwords(self, *args, **kwargs):
+        first, again = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
+        if bool(first) != bool(again) and "password2" not in self.errors:
+            mismatch = ValidationError(self.error_messages["password_mismatch"], code="password_mismatch")
+            self.add_error("password2", mismatch)
+        super().validate_passwords(*args, **kwargs)
+
+    def set_password_and_save(self, user, password_field_name="password1", commit=True):  # noqa: S107 (a field name)
+        if self.cleaned_data.get(password_field_name):
+            return super().set_password_and_save(user, password_field_name, commit)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
 
 
 @admin.register(User)
@@ -246,30 +336,61 @@ class StaffAdmin(ScopedExportMixin, ScopedAdminMixin, SimpleHistoryAdmin, Django
     add_form = StaffCreationForm
     add_form_template = None  # the plain change form; Django's user template adds a password toggle we do not use
     inlines = [RoleAssignmentInline]
+    actions = [admin_staff.issue_otp_enrolment_codes_action]
     list_display = ["username", "masked_name", "masked_phone", "roles", "is_active"]
     list_filter = ["is_active", "role_assignments__role"]
     search_fields = ["username", "=name"]
     ordering = ["username"]
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
-        (_("Person"), {"fields": ["name", "phone"]}),
-        (_("Status"), {"fields": ["is_active", "last_login", "date_joined"]}),
+        (_("Person"), {"fields": ["name", "phone", "email"]}),
+        (_("Status"), {"fields": ["is_active", "must_change_password", "last_login", "date_joined"]}),
     ]
     superuser_fieldsets = [
         *fieldsets,
         (_("Superuser only"), {"fields": ["is_superuser", "is_staff", "groups", "user_permissions"]}),
     ]
-    add_fieldsets = [(None, {"fields": ["username", "name", "phone", "password1", "password2"]})]
-    readonly_fields = ["last_login", "date_joined"]
+    add_fieldsets = [(None, {"fields": ["username", "name", "phone", "email", "password1", "password2"]})]
+    readonly_fields = ["must_change_password", "last_login", "date_joined"]
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and request.user.is_superuser:
             return self.superuser_fieldsets
         return super().get_fieldsets(request, obj)
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        # Where a case reader's set-password links go is not the administrator's to redirect (they would then choose
+        # the password themselves): set once, at creation or when missing; afterwards changed by a superuser.
+        if (
+            obj is not None and obj.email and not request.user.is_superuser
+            and services.staff_password_by_holder_only(obj)
+        ):  # fmt: skip
+            fields.append("email")
+        return fields
+
     def get_queryset(self, request):
         assignments = RoleAssignment.objects.select_related("city", "district", "school", "school_class__school")
         return super().get_queryset(request).prefetch_related(Prefetch("role_assignments", queryset=assignments))
+
+    def user_change_password(self, request, id, form_url=""):
+        # A temporary password, or a set-password link; only the link for accounts their holder alone sets.
+        return admin_staff.password_view(request, self, id)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:  # where set-password links go: logged, the old address told
+            services.staff_email_changed(actor=request.user, user=obj, old_email=form.initial.get("email") or "")
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is RoleAssignment:  # granted and revoked by roster.services, never saved here
+            return admin_staff.role_formset_save(request, form.instance, formset)
+        return super().save_formset(request, form, formset, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change:  # the new account's roles are known now, and so whose password it is to choose
+            admin_staff.first_password(request, form.instance)
 
     @admin.display(description=_("name"))
     def masked_name(self, obj):

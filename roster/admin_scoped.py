@@ -1,11 +1,36 @@
 """The admin mixin every scoped model admin uses: querysets and permissions come from roster.scoping."""
 
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from roster import audit, scoping
+from roster import audit, scoping, search_privacy
 from roster.models import AccessAction, AccessOutcome
+
+
+class PostedSearchChangeList(ChangeList):
+    """The admin's list searched by the term behind the session's token (roster.search_privacy), never by a term in
+    the URL: a student number or a name in `?q=` would land in every proxy's access log."""
+
+    search_by_post = True  # templates/admin/search_form.html posts the search box
+
+    def __init__(self, request, *args, **kwargs):
+        self._posted_term = search_privacy.search_term(request) or ""
+        super().__init__(request, *args, **kwargs)
+
+    @property
+    def query(self) -> str:
+        return self._posted_term
+
+    @query.setter
+    def query(self, value) -> None:
+        pass  # Django's ChangeList reads `q` from the URL: ignored here
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        lookup_params.pop(search_privacy.SEARCH_PARAM, None)  # the token is no field lookup
+        return lookup_params
 
 
 class ScopedAdminMixin:
@@ -49,7 +74,14 @@ class ScopedAdminMixin:
         outcome = AccessOutcome.OK if allowed else AccessOutcome.DENIED
         audit.record(action, object_type=audit.label(self.model), object_ids=[str(pk)[:40]], outcome=outcome)
 
+    def get_changelist(self, request, **kwargs):
+        return PostedSearchChangeList
+
     def changelist_view(self, request, extra_context=None):
+        if self.has_view_or_change_permission(request):  # (refused below otherwise)
+            redirect = search_privacy.search_redirect(request, SEARCH_VAR, dropped=(PAGE_VAR,))
+            if redirect is not None:
+                return redirect
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl") if self.reads_logged else None
         if changelist is not None:  # (a redirect or an error page lists nothing)

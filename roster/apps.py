@@ -16,7 +16,11 @@ class RosterConfig(AppConfig):
         signals.user_logged_out.connect(audit.on_logged_out, dispatch_uid="audit_logout")
         signals.user_login_failed.connect(audit.on_login_failed, dispatch_uid="audit_login_failed")
 
-        from django.db.models.signals import post_delete, post_save, pre_save
+        from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
+
+        # The database cache's table (settings.CACHES without Redis): made by every `migrate`, so no deployment
+        # forgets it, also one that later drops Redis.
+        post_migrate.connect(create_cache_tables, sender=self, dispatch_uid="roster_cache_tables")
 
         from roster import sessions, two_factor
         from roster import signals as roster_signals
@@ -32,3 +36,9 @@ class RosterConfig(AppConfig):
         post_delete.connect(roster_signals.on_assignment_deleted, sender=RoleAssignment, dispatch_uid="role_deleted")
         pre_save.connect(roster_signals.on_assignment_saving, sender=RoleAssignment, dispatch_uid="role_saving")
         post_save.connect(roster_signals.on_assignment_saved, sender=RoleAssignment, dispatch_uid="role_saved")
+
+
+def create_cache_tables(sender, using="default", verbosity=1, **kwargs):
+    from django.core.management import call_command
+
+    call_command("createcachetable", database=using, verbosity=verbosity)

@@ -8,8 +8,7 @@ an object the answer is always no: a role never reaches another school's tasks. 
 
 from __future__ import annotations
 
-from django.db.models import Q
-
+from roster import scoping
 from roster.models import RoleAssignment, School
 
 PREFIX = "roster.role_"
@@ -28,11 +27,7 @@ class RolePermissionBackend:
             return False
         if not getattr(user, "is_active", False) or user.is_anonymous:
             return False
-        role = perm[len(PREFIX) :]
-        return RoleAssignment.objects.filter(
-            Q(school_id=obj.pk) | Q(district_id=obj.district_id) | Q(city__districts=obj.district_id),
-            user_id=user.pk, role=role,
-        ).exists()  # fmt: skip
+        return scoping.holds_over(user, perm[len(PREFIX) :], obj)
 
     def get_all_permissions(self, user, obj=None) -> set[str]:
         """The role permissions the user holds somewhere: Viewflow's queue lists tasks by these, and our scoping layer

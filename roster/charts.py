@@ -26,7 +26,12 @@ FONT_STACK = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuan
               "PingFang SC", "SimHei", "DejaVu Sans"]  # fmt: skip
 TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
 BAR_COLOUR = "#2e6b5e"
-CHART_VERSION = 1  # part of the cache key: raise it when the drawing changes
+CHART_VERSION = 2  # part of the cache key: raise it when the drawing changes
+# Every text drawn is plain text: a "$" in a school, campaign or instrument name is a dollar sign, not TeX maths
+# (which drew it as a formula, or raised on "$x_$" and failed every report of the district). matplotlib reads
+# `text.parse_math` when each text is created, inside _style(); nothing here ever hands text to LaTeX.
+PLAIN_TEXT = {"svg.fonttype": "none", "font.family": "sans-serif", "font.sans-serif": FONT_STACK,
+              "text.parse_math": False, "text.usetex": False}  # fmt: skip
 CHART_CACHE_SECONDS = 7 * 24 * 3600
 
 logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "findfont: Font family … not found"
@@ -34,11 +39,11 @@ logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "findfon
 
 @contextmanager
 def _style():
-    """Our fonts and text-as-text SVG, around the whole drawing: a text takes its font when it is created."""
+    """Our fonts, plain text and text-as-text SVG, around the whole drawing: a text takes its font and its
+    parse_math when it is created."""
     import matplotlib
 
-    with matplotlib.rc_context({"svg.fonttype": "none", "font.family": "sans-serif", "font.sans-serif": FONT_STACK}), \
-            warnings.catch_warnings():  # fmt: skip
+    with matplotlib.rc_context(PLAIN_TEXT), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "Glyph … missing from font(s)": the viewer draws the text
         yield
 

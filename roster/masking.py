@@ -1,6 +1,7 @@
 """Masking of personal identifiers in lists: 王*明, 138****1234.
 
-Detail pages show the full value, and only to roles that need it.
+Detail pages show the full value, and only to roles that need it: for a student's identity, roles at the student's
+school or class (roster.scoping.identities_visible); above a school, pages and exports show it masked.
 """
 
 

@@ -127,6 +127,9 @@ class User(AbstractUser):
         verbose_name=_("employing school"),
     )
     staff_no = models.CharField(_("staff number"), max_length=32, blank=True)
+    # Set when an administrator typed the password (a new account, a temporary password): the holder chooses their
+    # own at their next sign-in before anything else (roster.passwords).
+    must_change_password = models.BooleanField(_("must choose a new password at next sign-in"), default=False)
     history = HistoricalRecords(excluded_fields=["password", "last_login"])
 
     class Meta(AbstractUser.Meta):
@@ -166,6 +169,31 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class OTPEnrolmentCode(models.Model):
+    """A one-time code an administrator gives a staff member so that they can set up their authenticator app the
+    first time (roster.two_factor): a password alone never enrols a device. Kept hashed; shown once, to the issuer."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="otp_enrolment_codes", verbose_name=_("staff member")
+    )
+    code_hash = models.CharField(_("code (hashed)"), max_length=128)
+    issued_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("issued by")
+    )
+    issued_at = models.DateTimeField(_("issued at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("authenticator enrolment code")
+        verbose_name_plural = _("authenticator enrolment codes")
+        indexes = [models.Index(fields=["user", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.issued_at:%Y-%m-%d %H:%M}"
 
 
 def _node_only(level_field: str) -> Q:

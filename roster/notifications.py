@@ -16,29 +16,13 @@ from django.core import mail
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from roster.models import Notification, RoleAssignment, Student, User
+from roster.models import Notification, User
 
 logger = logging.getLogger(__name__)
 
 
 class NotificationEmailsFailed(Exception):
     """Some emails could not be sent; their rows stay un-emailed, so running the sender again sends them."""
-
-
-def staff_holding_roles_over(student: Student, roles: Iterable[str]) -> QuerySet[User]:
-    """Active staff holding any of `roles` at the student's class, school, district or city.
-
-    Access: for senders deciding whom to notify; not a way to show people lists of staff.
-    """
-    school = student.school  # callers select_related("school__district") to keep this at one query
-    nodes = (
-        Q(school_class_id=student.school_class_id)
-        | Q(school_id=student.school_id)
-        | Q(district_id=school.district_id)
-        | Q(city_id=school.district.city_id)
-    )
-    holders = RoleAssignment.objects.filter(nodes, role__in=list(roles)).values("user_id")
-    return User.objects.filter(pk__in=holders, is_active=True)
 
 
 def _checked_link(link: str) -> str:

@@ -3,7 +3,9 @@
 from import_export import resources
 from import_export.fields import Field
 
+from roster import scoping
 from roster.importing import CLASS_COLUMNS, STAFF_COLUMNS, STUDENT_COLUMNS
+from roster.masking import mask_name
 from roster.models import SchoolClass, Student, User
 
 
@@ -17,6 +19,16 @@ STAFF = _headers(STAFF_COLUMNS)
 
 
 class StudentResource(resources.ModelResource):
+    """Students as the import template has them, exported for `viewer` (the admin passes the signed-in user).
+
+    A student the viewer does not see identified (roster.scoping.identities_visible: no role at the student's school
+    or class, e.g. a city or district admin) goes out with the name masked and the birth date, guardian, guardian's
+    phone and special groups blank; school, class, number, gender and status stay, so the rows still count. Without
+    a viewer (a test, an operator's script) every row goes out in full.
+    """
+
+    BLANKED = frozenset({"birth_date", "guardian_name", "guardian_phone", "special_groups"})
+
     school_code = Field(attribute="school__code", column_name=STUDENT["school_code"])
     grade = Field(attribute="school_class__grade", column_name=STUDENT["grade"])
     class_number = Field(attribute="school_class__number", column_name=STUDENT["class"])
@@ -36,6 +48,30 @@ class StudentResource(resources.ModelResource):
             "guardian_name", "guardian_phone", "special_groups", "status",
         )  # fmt: skip
         export_order = fields
+
+    def __init__(self, viewer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.viewer = viewer
+        self.identified: frozenset[int] | None = None  # None: every row in full; else only these students
+
+    def before_export(self, queryset, **kwargs):
+        super().before_export(queryset, **kwargs)
+        if self.viewer is None or scoping.identities_visible_everywhere(self.viewer):
+            self.identified = None
+            return
+        rows = queryset if queryset is not None else self.get_queryset()
+        if not hasattr(rows, "values_list"):
+            rows = Student.objects.filter(pk__in=[student.pk for student in rows])
+        self.identified = frozenset(scoping.identities_visible(self.viewer, rows).values_list("pk", flat=True))
+
+    def export_field(self, field, instance, **kwargs):
+        if self.identified is None or instance.pk in self.identified:
+            return super().export_field(field, instance, **kwargs)
+        name = self.get_field_name(field)
+        if name in self.BLANKED:
+            return ""
+        value = super().export_field(field, instance, **kwargs)
+        return mask_name(value) if name == "name" else value
 
     def dehydrate_special_groups(self, student) -> str:
         return "、".join(group.name for group in student.special_groups.all())  # prefetched by the admin

@@ -74,8 +74,10 @@ EDITORS: dict[str, frozenset[str]] = {
     "screening.campaign": frozenset({Role.CITY_ADMIN, Role.CITY_CENTRE, Role.DISTRICT_ADMIN, Role.DISTRICT_CENTRE}),
 }
 
-# Roles that reach many schools' records sign in with a second factor (a TOTP code) as well as their password; for
-# school and class roles it is optional (roster.two_factor).
+# Roles that reach many schools' records, or read a school's cases and screening results, sign in with a second
+# factor (a TOTP code) as well as their password; for the others it is optional (roster.two_factor). Nobody but the
+# holder sets the password of an account holding one of them: an administrator sends them a link to choose their own
+# (roster.services.staff_password_by_holder_only).
 TWO_FACTOR_ROLES = frozenset(
     {
         Role.CITY_ADMIN,
@@ -83,5 +85,7 @@ TWO_FACTOR_ROLES = frozenset(
         Role.DISTRICT_ADMIN,
         Role.DISTRICT_CENTRE,
         Role.DISTRICT_AUDITOR,
+        Role.PRINCIPAL,
+        Role.PSYCHOLOGY_TEACHER,
     }
 )

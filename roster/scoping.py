@@ -170,6 +170,56 @@ def forget_scope(user) -> None:
     user.__dict__.pop("_roster_scope", None)
 
 
+# --- Who holds a role over a place ------------------------------------------------------------------------------
+
+
+def _over_q(node) -> Q:
+    """Role assignments held at `node` or above it: a student's or class's class, school, district and city; a
+    school's school, district and city; a district's district and city. One assignment row matches the role and the
+    place together (a principal of one school who audits a district is no principal of that district's schools)."""
+    if isinstance(node, District):
+        return Q(district_id=node.pk) | Q(city_id=node.city_id)
+    if isinstance(node, City):
+        return Q(city_id=node.pk)
+    if isinstance(node, School):
+        return Q(school_id=node.pk) | Q(district_id=node.district_id) | Q(city__districts=node.district_id)
+    if isinstance(node, Student):
+        school_id, class_id = node.school_id, node.school_class_id
+    elif isinstance(node, SchoolClass):
+        school_id, class_id = node.school_id, node.pk
+    else:
+        raise TypeError(f"no place above a {type(node).__name__}")
+    # By ids and joins: the caller need not have loaded the school or district.
+    q = Q(school_id=school_id) | Q(district__schools=school_id) | Q(city__districts__schools=school_id)
+    return q | Q(school_class_id=class_id) if class_id else q
+
+
+def holders_over(node, roles) -> QuerySet:
+    """Active staff holding any of `roles` at `node` or above it (see `_over_q`): whom a notice names, who may take
+    a school's task, who may act on a case. The one place this upward question is asked.
+
+    Access: for services deciding whom to tell or whether someone may act; not a list to show people.
+    """
+    roles = [roles] if isinstance(roles, str) else list(roles)
+    held = RoleAssignment.objects.filter(_over_q(node), role__in=roles).values("user_id")
+    return User.objects.filter(pk__in=held, is_active=True)
+
+
+def holds_over(user, roles, node) -> bool:
+    """Whether `user` holds any of `roles` at `node` or above it, in one assignment (role and place together)."""
+    if not getattr(user, "is_active", False) or getattr(user, "is_anonymous", True):
+        return False
+    roles = [roles] if isinstance(roles, str) else list(roles)
+    return RoleAssignment.objects.filter(_over_q(node), role__in=roles, user_id=user.pk).exists()
+
+
+def works_at(user, school: School) -> bool:
+    """Whether `user` holds any role at the school, at one of its classes, or above it: someone whose work there
+    (tasks, seats) stays theirs when one of their roles is removed."""
+    mine = RoleAssignment.objects.filter(user_id=user.pk)
+    return mine.filter(_over_q(school) | Q(school_class__school_id=school.pk)).exists()
+
+
 # --- Building blocks ------------------------------------------------------------------------------------------
 
 
@@ -447,3 +497,31 @@ def can_grant(user, assignment: RoleAssignment) -> bool:
 def _in_subtree(obj: Model, nodes: dict[str, set[int]]) -> bool:
     model = type(obj)
     return model._default_manager.filter(subtree_q(model, nodes), pk=obj.pk).exists()
+
+
+# --- Identities: who sees a student's name, birth date, guardian and special groups ----------------------------
+
+# Roles held at a student's own school or class. Above a school (city and district admins, centres, the auditor),
+# students are seen masked and counted (docs/SECURITY.md §3); a case reader outside the school reads the student's
+# name on the case pages, which decide that themselves.
+IDENTITY_ROLES = frozenset(role for role, level in ROLE_LEVEL.items() if level in (Level.SCHOOL, Level.CLASS))
+
+
+def identities_visible(user, model_or_qs) -> QuerySet:
+    """The rows (students, or rows scoped through a student's school and class) whose student this user sees
+    identified: name, birth date, guardian and phone, special groups. Superusers see every one.
+
+    Access: any user; the rows are not narrowed by `visible()` here (callers pass a visible queryset).
+    """
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    if scope.unrestricted:
+        return qs
+    return qs.filter(subtree_q(qs.model, scope.nodes(IDENTITY_ROLES)))
+
+
+def identities_visible_everywhere(user) -> bool:
+    """Whether every student this user sees, they see identified (no query): a superuser, or someone all of whose
+    roles are held at schools and classes. A page asks this before it looks at rows one by one."""
+    scope = scope_for(user)
+    return scope.unrestricted or (bool(scope.held) and all(h.role in IDENTITY_ROLES for h in scope.held))

@@ -1,4 +1,8 @@
-"""The signed-in user's own notifications: the list (newest first, unread highlighted) and marking them read."""
+"""The signed-in user's own notifications: the list (newest first, unread highlighted) and marking them read.
+
+A notification can name a student (a red alert's masked name, class and student number): each page shown is logged
+as a list of the notifications on it (roster.audit).
+"""
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -8,7 +12,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from roster.models import Notification
+from roster import audit
+from roster.models import AccessAction, Notification
 from roster.notifications import notification_mark_read, notifications_for, notifications_mark_all_read
 
 PAGE_SIZE = 50
@@ -18,6 +23,7 @@ PAGE_SIZE = 50
 @login_required
 def notification_list(request):
     page = Paginator(notifications_for(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    audit.record(AccessAction.LIST, object_type=audit.label(Notification), object_ids=[n.pk for n in page])
     return render(request, "roster/notifications.html", {"page": page})
 
 

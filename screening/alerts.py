@@ -26,9 +26,9 @@ from roster.notifications import (
     NotificationEmailsFailed,
     notification_emails_send,
     notify,
-    staff_holding_roles_over,
 )
 from roster.roles import Role
+from roster.scoping import holders_over
 from screening.definitions import RiskTier
 from screening.models import ScreeningResult
 
@@ -164,8 +164,8 @@ def red_alert_send(result_id: int, attempt: int = 1) -> int:
         logger.info("red alert for screening result %s skipped: not red (any more)", result_id)
         return 0
     student, roles = result.student, alert_roles()
-    proctors = set(staff_holding_roles_over(student, roles & PROCTOR_ROLES).values_list("pk", flat=True))
-    others = set(staff_holding_roles_over(student, roles - PROCTOR_ROLES).values_list("pk", flat=True)) - proctors
+    proctors = set(holders_over(student, roles & PROCTOR_ROLES).values_list("pk", flat=True))
+    others = set(holders_over(student, roles - PROCTOR_ROLES).values_list("pk", flat=True)) - proctors
     if not proctors | others:
         logger.warning("red alert for screening result %s: nobody holds an alert role over student %s", result_id,
                        student.pk)  # fmt: skip

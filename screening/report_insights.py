@@ -3,7 +3,9 @@ class): score distributions per instrument, critical items answered, special gro
 previous campaign of the same population. Only for users who read every result under the node (the table's rule).
 
 Below the school level every count is small-cell suppressed (screening.suppression); the special-groups table is
-suppressed from the school level down, since one child of a rare group in a school is easy to name.
+suppressed from the school level down, since one child of a rare group in a school is easy to name. Their cells join
+the report's one cell set (Report.cells) and are solved together, against the table's: a group's rows add up to the
+table's total, so a hidden group count is never worked back from the table, the students in no group, or a chart.
 A constant number of queries whatever the size: one per instrument scale, one for the critical items, one for the
 groups, and the previous campaign's report (a handful).
 
@@ -31,14 +33,15 @@ from screening.models import Campaign, ScreeningResult
 from screening.reports import (
     REPORT_TIERS,
     ROW_CLASS,
-    ROW_GRADE,
     Report,
+    ReportRow,
     node_students,
     node_totals,
     readable_students,
+    total_cell,
 )
 from screening.services import campaign_definitions
-from screening.suppression import suppress_table
+from screening.suppression import CellSet
 
 
 @dataclass
@@ -90,17 +93,15 @@ def _answer(instrument: str, item: int) -> RawSQL:
     return RawSQL('json_extract("screening_screeningresult"."answers", %s)', (f'$."{instrument}"."{item}"',))
 
 
-def _shown(counts: list[int], hidden: set[int], k: int) -> list[int | str]:
-    return [f"<{k}" if i in hidden else n for i, n in enumerate(counts)]
+def _shown(cells: CellSet | None, key, n: int) -> int | str:
+    """A count as the report shows it: "<k" where its cell set hides it (None: nothing suppressed here)."""
+    return f"<{cells.k}" if cells is not None and cells.is_hidden(key) else n
 
 
-def _suppressed_counts(counts: list[int], suppress: bool) -> list[int | str]:
-    if not suppress:
-        return list(counts)
-    k = settings.REPORT_MIN_CELL
-    keys = [str(i) for i in range(len(counts))]
-    (hidden,), _total = suppress_table([dict(zip(keys, counts, strict=True))], keys, k)
-    return _shown(counts, {int(key) for key in hidden}, k)
+def _add_row(cells: CellSet, keys: list, counts: list[int], *, size: int | None) -> None:
+    for key, n in zip(keys, counts, strict=True):
+        cells.add(key, n)
+    cells.line(keys, size=size)
 
 
 def _scales(definitions) -> list[tuple]:
@@ -167,7 +168,8 @@ def _flag(condition: Q) -> Case:
     return Case(When(condition, then=Value("1")), default=Value("0"), output_field=CharField())
 
 
-def _distributions(definitions, by_scale: list[dict[int, int]], suppress: bool) -> list[Distribution]:
+def _scale_counts(definitions, by_scale: list[dict[int, int]]) -> list[Distribution]:
+    """Each scale's distribution, counts as counted (suppressed later, by _distributions_shown)."""
     found = []
     for (instrument, scale), by_value in zip(_scales(definitions), by_scale, strict=True):
         if not by_value:
@@ -175,42 +177,78 @@ def _distributions(definitions, by_scale: list[dict[int, int]], suppress: bool) 
         low = min(min(by_value), sum(instrument.item(i).min_value for i in scale.items))
         high = max(max(by_value), sum(instrument.item(i).max_value for i in scale.items))
         values = list(range(low, high + 1))
-        counts = _suppressed_counts([by_value.get(v, 0) for v in values], suppress)
         title = in_language(instrument.name)
         if len(instrument.scales) > 1:
             title = f"{title} · {scale.code}"
-        found.append(Distribution(title, values, counts))
+        found.append(Distribution(title, values, [by_value.get(v, 0) for v in values]))
     return found
 
 
-def _critical_items(definitions, counts: list[int], suppress: bool) -> list[CriticalItem]:
-    if not counts:
-        return []
-    shown = _suppressed_counts(counts, suppress)
+def _add_distributions(cells: CellSet, distributions: list[Distribution]) -> None:
+    """A scale's counts add up to the students who answered it: a row of its own."""
+    for i, distribution in enumerate(distributions):
+        keys = [("scale", i, j) for j in range(len(distribution.counts))]
+        _add_row(cells, keys, distribution.counts, size=sum(distribution.counts))
+
+
+def _distributions_shown(distributions: list[Distribution], cells: CellSet | None) -> list[Distribution]:
+    for i, distribution in enumerate(distributions):
+        distribution.counts = [_shown(cells, ("scale", i, j), n) for j, n in enumerate(distribution.counts)]
+    return distributions
+
+
+def _critical_items(definitions, counts: list[int], cells: CellSet | None) -> list[CriticalItem]:
     return [
-        CriticalItem(in_language(instrument.name), item.number, in_language(item.text), count)
-        for (instrument, item), count in zip(_critical(definitions), shown, strict=True)
-    ]
+        CriticalItem(in_language(instrument.name), item.number, in_language(item.text),
+                     _shown(cells, ("critical", i), count))
+        for i, ((instrument, item), count) in enumerate(zip(_critical(definitions), counts, strict=True))
+    ]  # fmt: skip
+
+
+def _add_critical(cells: CellSet, counts: list[int]) -> None:
+    # A student may answer several critical items: no sum ties them, but one hidden count keeps a partner all the same.
+    if counts:
+        _add_row(cells, [("critical", i) for i in range(len(counts))], counts, size=None)
 
 
 GROUP_COLUMNS = ("completed", *REPORT_TIERS)  # a group's completed count is suppressed too: it counts its members
 
 
-def _groups(counts: dict[int | None, dict[str, int]], names: dict[int, str], suppress: bool) -> list[GroupRow]:
-    """Completed and tiers per special group with results (a student in several counts in each), then those in none."""
+def _group_tables(counts: dict[int | None, dict[str, int]], names: dict[int, str]) -> list[tuple[int | None, dict]]:
+    """Completed and tiers per special group with results (a student in several counts in each), then those in none
+    (key None)."""
     keys = [g for g in names if g in counts] + ([None] if None in counts else [])
     tables = [{t: counts[g].get(t, 0) for t in REPORT_TIERS} for g in keys]
     for table in tables:
         table["completed"] = sum(table.values())
-    k = settings.REPORT_MIN_CELL
-    hidden, _total = suppress_table(tables, GROUP_COLUMNS, k) if suppress else ([set()] * len(keys), set())
+    return list(zip(keys, tables, strict=True))
+
+
+def _add_groups(cells: CellSet, tables: list[tuple[int | None, dict]], total: ReportRow) -> None:
+    """The groups table in the report's cell set. A group of fewer than k completed shows nothing (its row's size);
+    each tier column adds up to the table's total of that tier (taken as a sum, the safe side when a student is in
+    several groups), the completed column to the node's completed count, which is always shown; and the students in
+    no group are the total less those in some group: when those are fewer than k, that row shows nothing either."""
+    for i, (_group, table) in enumerate(tables):
+        _add_row(cells, [("group", i, column) for column in GROUP_COLUMNS], [table[c] for c in GROUP_COLUMNS],
+                 size=table["completed"])  # fmt: skip
+    for tier in REPORT_TIERS:
+        cells.line([("group", i, tier) for i in range(len(tables))] + [total_cell(tier)])
+    cells.line([("group", i, "completed") for i in range(len(tables))])
+    for i, (group, table) in enumerate(tables):
+        in_some_group = total.completed - table["completed"]
+        if group is None and 0 < in_some_group < cells.k:
+            cells.hide([("group", i, column) for column in GROUP_COLUMNS])
+
+
+def _groups_shown(tables: list[tuple], names: dict[int, str], cells: CellSet | None) -> list[GroupRow]:
     return [
         GroupRow(
-            names.get(g, "") if g is not None else _("Not in a special group"),
-            *[f"<{k}" if column in row_hidden else table[column] for column in GROUP_COLUMNS[:1]],
-            [f"<{k}" if t in row_hidden else table[t] for t in REPORT_TIERS],
-        )  # fmt: skip
-        for g, table, row_hidden in zip(keys, tables, hidden, strict=True)
+            names.get(group, "") if group is not None else _("Not in a special group"),
+            _shown(cells, ("group", i, "completed"), table["completed"]),
+            [_shown(cells, ("group", i, t), table[t]) for t in REPORT_TIERS],
+        )
+        for i, (group, table) in enumerate(tables)
     ]
 
 
@@ -230,18 +268,26 @@ def _shares(tiers: dict[str, int] | None, completed: int, hidden: set[str]) -> l
     return [None if t in hidden else round(tiers[t] * 100 / completed, 1) for t in REPORT_TIERS]
 
 
-def _trend(user, campaign: Campaign, report: Report) -> Trend | None:
-    """This campaign's completion and tier shares beside the previous one's, for the same node. Below the school
-    level a share is a count in disguise (25 % of 8 is 2): a share whose count is suppressed is not shown (None)."""
+def _previous_totals(user, campaign: Campaign, report: Report) -> tuple[Campaign, ReportRow] | None:
+    """The previous campaign of the same node and its totals there; None when there is none to compare."""
     previous = _previous_campaign(user, campaign)
     if previous is None:
         return None
     before = node_totals(user, previous, report.drill)  # none invited: that campaign did not screen this node
     if not before.invited or before.tiers is None or report.total.tiers is None:
         return None
-    hidden_before: set[str] = set()
-    if report.drill.rows == ROW_CLASS:  # the node is a grade or a class
-        (hidden_before,), _total = suppress_table([before.tiers], REPORT_TIERS, settings.REPORT_MIN_CELL)
+    return previous, before
+
+
+def _add_trend(cells: CellSet, before: ReportRow) -> None:
+    _add_row(cells, [("before", t) for t in REPORT_TIERS], [before.tiers[t] for t in REPORT_TIERS],
+             size=before.completed)  # fmt: skip
+
+
+def _trend(previous: Campaign, before: ReportRow, report: Report, cells: CellSet | None) -> Trend:
+    """This campaign's completion and tier shares beside the previous one's, for the same node. Below the school
+    level a share is a count in disguise (25 % of 8 is 2): a share whose count is suppressed is not shown (None)."""
+    hidden_before = {t for t in REPORT_TIERS if cells is not None and cells.is_hidden(("before", t))}
     return Trend(previous, before.completion, _shares(before.tiers, before.completed, hidden_before),
                  _shares(report.total.tiers, report.total.completed, report.total.hidden))  # fmt: skip
 
@@ -266,15 +312,29 @@ def report_insights(user, campaign: Campaign, report: Report, params) -> Insight
     insights = Insights(suppressed=below_school)
     group_names = dict(SpecialGroup.objects.values_list("pk", "name"))  # a short fixed vocabulary
     breakdown = _breakdown(results, definitions, list(group_names))
-    insights.distributions = _distributions(definitions, breakdown.by_scale, below_school)
+    distributions = _scale_counts(definitions, breakdown.by_scale)
+    groups = _group_tables(breakdown.groups, group_names)
+    trend = _previous_totals(user, campaign, report)
+    # One pass: every count below the table joins the table's cell set (the report's, from the school level down),
+    # then all are solved together; what is drawn and written below reads that one set.
+    cells = report.cells
+    counts_cells = cells if below_school else None
+    if cells is not None:
+        if below_school:
+            _add_distributions(cells, distributions)
+            _add_critical(cells, breakdown.critical)
+            if trend is not None:
+                _add_trend(cells, trend[1])
+        _add_groups(cells, groups, report.total)
+        cells.solve()
+    insights.distributions = _distributions_shown(distributions, counts_cells)
     k = settings.REPORT_MIN_CELL
     for distribution in insights.distributions:
         counts = [None if isinstance(c, str) else c for c in distribution.counts]
         distribution.chart = histogram(distribution.values, counts, title=distribution.title, ylabel=_("Students"),
                                        hidden_label=f"<{k}")  # fmt: skip
-    insights.critical_items = _critical_items(definitions, breakdown.critical, below_school)
-    at_school_or_below = report.drill.rows in (ROW_GRADE, ROW_CLASS)
-    insights.groups = _groups(breakdown.groups, group_names, at_school_or_below)
-    insights.trend = _trend(user, campaign, report)
+    insights.critical_items = _critical_items(definitions, breakdown.critical, counts_cells)
+    insights.groups = _groups_shown(groups, group_names, cells)
+    insights.trend = _trend(*trend, report, counts_cells) if trend is not None else None
     insights.tier_chart = _tier_chart(report)
     return insights

@@ -28,7 +28,7 @@ from roster.roles import Level
 from screening.campaigns import campaigns_visible
 from screening.definitions import RiskTier, parse_ruleset, text_language
 from screening.models import Campaign, RuleSet, ScreeningResult
-from screening.suppression import suppress_table
+from screening.suppression import CellSet
 
 FLAGGED_TIERS = (RiskTier.RED, RiskTier.ORANGE, RiskTier.YELLOW)  # most urgent first: the list's order
 REPORT_TIERS = (RiskTier.GREEN, RiskTier.YELLOW, RiskTier.ORANGE, RiskTier.RED)
@@ -287,6 +287,9 @@ class Report:
     rows: list[ReportRow]
     total: ReportRow
     crumbs: list[Crumb] = field(default_factory=list)
+    # The report's one set of suppressed cells (screening.suppression), below the school level: the table's, solved;
+    # screening.report_insights adds the charts' and breakdowns' to it. None where nothing is suppressed.
+    cells: CellSet | None = None
 
     @property
     def suppresses(self) -> bool:
@@ -539,8 +542,9 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
     total = ReportRow(
         total_labels, sum(r.invited for r in rows), sum(r.completed for r in rows), total_tiers if rows else None
     )
+    cells = None
     if drill.rows in SUPPRESSED_ROWS:
-        _suppress_small_cells(rows, total, total_too=drill.rows == ROW_CLASS)
+        cells = _suppress_small_cells(rows, total, total_too=drill.rows == ROW_CLASS)
     return Report(
         campaign=campaign,
         drill=drill,
@@ -550,6 +554,7 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
         rows=rows,
         total=total,
         crumbs=_crumbs(user, drill, start, sample),
+        cells=cells,
     )
 
 
@@ -557,16 +562,36 @@ def campaign_report(user, campaign: Campaign, params) -> Report:
 SUPPRESSED_ROWS = (ROW_GRADE, ROW_CLASS)
 
 
-def _suppress_small_cells(rows: list[ReportRow], total: ReportRow, *, total_too: bool) -> None:
-    """Mark the tier counts to show as "<k" (settings.REPORT_MIN_CELL), with their complements; `total_too` when the
-    totals row is itself below school level (the classes of one grade add up to the grade)."""
+def total_cell(tier: str) -> tuple:
+    """The key of a tier count of the totals row in Report.cells: what the breakdowns below the table add up to."""
+    return ("table", "total", tier)
+
+
+def _suppress_small_cells(rows: list[ReportRow], total: ReportRow, *, total_too: bool) -> CellSet:
+    """Mark the tier counts to show as "<k" (settings.REPORT_MIN_CELL), with their complements: a row of fewer than k
+    completed shows no tier at all. `total_too` when the totals row is itself below school level (the classes of one
+    grade add up to the grade); above, the school's totals are shown as they are. The cell set, solved."""
     k = settings.REPORT_MIN_CELL
-    readable = [row for row in rows if row.tiers is not None]
-    suppressed_total = total.tiers if total_too and total.tiers is not None else None
-    hidden, total_hidden = suppress_table([row.tiers for row in readable], REPORT_TIERS, k, total=suppressed_total)
-    for row, row_hidden in zip(readable, hidden, strict=True):
-        row.hidden, row.min_cell = row_hidden, k
-    total.hidden, total.min_cell = total_hidden, k
+    cells = CellSet(k)
+    readable = [(i, row) for i, row in enumerate(rows) if row.tiers is not None]
+    for i, row in readable:
+        for tier in REPORT_TIERS:
+            cells.add(("table", i, tier), row.tiers[tier])
+    if total.tiers is not None:
+        for tier in REPORT_TIERS:
+            cells.add(total_cell(tier), total.tiers[tier], shown=not total_too)
+    for i, row in readable:
+        cells.line([("table", i, tier) for tier in REPORT_TIERS], size=row.completed)
+    if total.tiers is not None:
+        cells.line([total_cell(tier) for tier in REPORT_TIERS], size=total.completed if total_too else None)
+    for tier in REPORT_TIERS:  # a column adds up to its total; without one shown, to a number still worked out
+        total_key = [total_cell(tier)] if total.tiers is not None else []
+        cells.line([("table", i, tier) for i, _row in readable] + total_key)
+    hidden = cells.solve()
+    for i, row in readable:
+        row.hidden, row.min_cell = {tier for tier in REPORT_TIERS if ("table", i, tier) in hidden}, k
+    total.hidden, total.min_cell = {tier for tier in REPORT_TIERS if total_cell(tier) in hidden}, k
+    return cells
 
 
 def report_sheet(report: Report) -> tuple[str, list[str], list[list]]:

@@ -1,17 +1,23 @@
-"""Small-cell suppression of report tables: a count of fewer than k students is shown as "<k", so a class or grade
-report cannot single out a child (settings.REPORT_MIN_CELL, default 5).
+"""Small-cell suppression of reports: a count of fewer than k students is shown as "<k", so a class or grade report
+cannot single out a child (settings.REPORT_MIN_CELL, default 5).
 
-Hiding the small cells alone is not enough: a row's cells add up to its completed count and a column's to the total
-row, so one hidden cell could be worked back by subtraction. Complementary suppression hides a second cell in any
-row or column left with exactly one hidden cell (the smallest other, zeros included), until no such line is left.
-What remains hidden can only be bounded, never recovered.
+One report is one set of cells (`CellSet`): every table and chart series on it, tied by the sums anyone can read
+off the page: a row's tiers add up to its completed count, a column's rows to its total, a special group's rows (and
+the students in none) to the node's total in the table above. Hiding the small cells alone is not enough, since a
+hidden cell could be worked back from a sum by subtraction, in its own table or from another. So:
 
-Pure functions over plain dicts: no database, no request. May import: nothing of ours.
+- a row (a class, a special group, a distribution) of fewer than k students shows none of its counts: its zeros
+  with one small cell would name what its few students answered ("0 0 0 <5" with 1 completed is one red child);
+- complementary suppression: any sum left with exactly one hidden cell hides a second (the smallest other, zeros
+  included), until no such sum is left, across every table of the report at once.
+
+What remains hidden can only be bounded, never recovered. Pure functions over plain numbers: no database, no
+request. May import: nothing of ours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 
 def small_cells(counts: dict[str, int], k: int) -> set[str]:
@@ -19,47 +25,85 @@ def small_cells(counts: dict[str, int], k: int) -> set[str]:
     return {key for key, n in counts.items() if 0 < n < k}
 
 
-def _hide_a_partner(counts: dict[str, int], hidden: set[str], order: Sequence[str]) -> bool:
-    """Hide the smallest visible cell beside a single hidden one; False when there is nothing left to hide."""
-    visible = [key for key in order if key not in hidden]
-    if not visible:
-        return False
-    partner = min(visible, key=lambda key: (counts[key], order.index(key)))
-    hidden.add(partner)
-    return True
+class CellSet:
+    """The counts of one report and the sums that tie them; `solve()` says which to show as "<k".
+
+    Cells are named by any hashable key. A cell added `shown` is public whatever its size (a school's total at the
+    school level): it is a known number in its sums, never hidden. A solved cell stays as solved: cells added after a
+    solve (a report's charts and breakdowns, after its table, which the XLSX export publishes alone) are solved
+    against it, hiding only cells of their own.
+    """
+
+    def __init__(self, k: int):
+        self.k = k
+        self._values: dict[Hashable, int] = {}
+        self._lines: list[list[Hashable]] = []
+        self._hidden: set[Hashable] = set()
+        self._settled: set[Hashable] = set()  # decided: shown or hidden for good
+
+    def add(self, key: Hashable, n: int, *, shown: bool = False) -> None:
+        self._values[key] = n
+        if shown:
+            self._settled.add(key)
+
+    def line(self, keys: Iterable[Hashable], *, size: int | None = None) -> None:
+        """Cells tied by a sum the reader knows or can work out (a row's completed count, a column's total, or a
+        further cell of the line). A line of `size` students, 1 to k-1, hides every cell of it."""
+        keys = list(keys)
+        self._lines.append(keys)
+        if size is not None and 0 < size < self.k:
+            self.hide(keys)
+
+    def hide(self, keys: Iterable[Hashable]) -> None:
+        """Hide these cells whatever their size (those settled already stay as they are)."""
+        self._hidden.update(key for key in keys if key not in self._settled)
+
+    def solve(self) -> set[Hashable]:
+        """Hide every small cell, then a partner beside any cell a sum would give back; the cells hidden."""
+        order = {key: i for i, key in enumerate(self._values)}
+        hidden = self._hidden
+        hidden.update(key for key, n in self._values.items() if 0 < n < self.k and key not in self._settled)
+        changed = True
+        while changed:
+            changed = False
+            for keys in self._lines:
+                if sum(key in hidden for key in keys) != 1:
+                    continue
+                free = [key for key in keys if key not in hidden and key not in self._settled]
+                if free:  # none: the sum's other cells are public at this level (a school's only grade)
+                    hidden.add(min(free, key=lambda key: (self._values[key], order[key])))
+                    changed = True
+        self._settled.update(self._values)
+        return set(hidden)
+
+    def is_hidden(self, key: Hashable) -> bool:
+        return key in self._hidden
 
 
 def suppress_table(
     rows: list[dict[str, int]], columns: Sequence[str], k: int, *, total: dict[str, int] | None = None
 ) -> tuple[list[set[str]], set[str]]:
-    """Which cells of each row (and of the totals row, when it is suppressed too) to show as "<k".
+    """Which cells of each row (and of the totals row, when it is suppressed too) to show as "<k": one table alone.
 
     `total` is the totals row when it describes fewer students than the school level (it is then suppressed like
     any row); None when the totals row stays visible (a school or more), in which case each column must not be left
-    with one hidden cell either, since the visible total would give it away.
+    with one hidden cell either, since the visible total would give it away. A row's size is the sum of its cells.
     """
-    hidden = [small_cells(row, k) for row in rows]
-    total_hidden = small_cells(total, k) if total is not None else set()
-    changed = True
-    while changed:
-        changed = False
-        for row, row_hidden in zip(rows, hidden, strict=True):
-            if len(row_hidden) == 1:
-                changed |= _hide_a_partner(row, row_hidden, columns)
-        if total is not None and len(total_hidden) == 1:
-            changed |= _hide_a_partner(total, total_hidden, columns)
+    cells = CellSet(k)
+    for i, row in enumerate(rows):
         for column in columns:
-            if total is not None and column in total_hidden:
-                continue  # the column's sum is hidden itself: nothing to subtract from
-            holders = [i for i, row_hidden in enumerate(hidden) if column in row_hidden]
-            if len(holders) != 1:
-                continue
-            others = [i for i, row_hidden in enumerate(hidden) if column not in row_hidden]
-            if others:
-                partner = min(others, key=lambda i: (rows[i][column], i))
-                hidden[partner].add(column)
-                changed = True
-            elif total is not None:  # a single row: its total is the same numbers
-                total_hidden.add(column)
-                changed = True
-    return hidden, total_hidden
+            cells.add((i, column), row[column])
+    if total is not None:
+        for column in columns:
+            cells.add(("total", column), total[column])
+    for i, row in enumerate(rows):
+        cells.line([(i, column) for column in columns], size=sum(row[column] for column in columns))
+    if total is not None:
+        cells.line([("total", column) for column in columns], size=sum(total[column] for column in columns))
+    for column in columns:
+        cells.line([(i, column) for i in range(len(rows))] + ([("total", column)] if total is not None else []))
+    hidden = cells.solve()
+    return (
+        [{column for column in columns if (i, column) in hidden} for i in range(len(rows))],
+        {column for column in columns if ("total", column) in hidden},
+    )

@@ -4,6 +4,7 @@ No session, no account: each page carries the signed token from screening.portal
 """
 
 import re
+import secrets
 from functools import lru_cache
 
 from django.conf import settings
@@ -35,18 +36,35 @@ def _address(request) -> str:
     return client_ip(request) or ""  # the student's address, also behind settings.TRUSTED_PROXY_COUNT proxies
 
 
+# The count lives in the shared cache (settings.CACHES: the database or Redis), so every worker counts the same
+# tries. The window opens at an address's first wrong code and lasts FAILED_CODES_WINDOW; each wrong code in it claims
+# the next numbered slot with `cache.add`, which is atomic on every backend (a unique key in the database cache), so
+# workers counting at once lose no try. (`cache.incr` is not: the database cache reads, adds one and writes back,
+# and the write resets the expiry to the cache's default five minutes.)
+
+
+def _window(request) -> str | None:
+    key = f"portal-failed:{_address(request)}"
+    window = cache.get(key)
+    return f"{key}:{window}" if window is not None else None
+
+
 def _too_many_failures(request) -> bool:
-    return cache.get(f"portal-failed:{_address(request)}", 0) >= FAILED_CODES_PER_ADDRESS
+    window = _window(request)
+    return window is not None and cache.has_key(f"{window}:{FAILED_CODES_PER_ADDRESS}")
 
 
 def _count_failure(request) -> None:
-    key = f"portal-failed:{_address(request)}"
-    if cache.add(key, 1, FAILED_CODES_WINDOW):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, FAILED_CODES_WINDOW)
+    window = _window(request)
+    if window is None:
+        cache.add(f"portal-failed:{_address(request)}", secrets.token_hex(4), FAILED_CODES_WINDOW)
+        window = _window(request)  # the one that opened it, when two workers tried at once
+        if window is None:
+            return
+    slot = cache.get(window, 0) + 1  # the slots claimed so far, or fewer: a hint where to start
+    while slot <= FAILED_CODES_PER_ADDRESS and not cache.add(f"{window}:{slot}", 1, FAILED_CODES_WINDOW):
+        slot += 1
+    cache.set(window, slot, FAILED_CODES_WINDOW)
 
 
 # --- Pages rendered once, filled per student ----------------------------------------------------------------------

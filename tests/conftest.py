@@ -85,6 +85,18 @@ def empty_cache():
     # Per-worker copies keyed by ids: SQLite hands the same ids out again after a test's rollback.
     portal.portal_caches_clear()
     views_portal.blank_steps_html.cache_clear()
+    views_portal._shell.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_audit_anchor():
+    """The access log's anchor file (roster.audit) holds no line of a test whose database was rolled back."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    yield
+    Path(settings.AUDIT_ANCHOR_FILE).unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 
+from cases import access as case_access
 from cases import individual
 from cases.models import (
     Case,
@@ -33,8 +34,6 @@ from cases.models import (
     SupportRequest,
 )  # fmt: skip
 from cases.tiers import Audience
-from roster import scoping
-from screening.models import ScreeningResult
 from workflows import selectors
 
 AUDIENCES = {
@@ -78,18 +77,9 @@ class CasePage:
     closures: list[Closure] = field(default_factory=list)
 
 
-def reads_clinical(user, case: Case) -> bool:
-    """Whether the user reads the case's screening result and clinical records: a role that reads results over the
-    case's school (psychology teacher, principal, district centre and auditor, city centre), or an emergency grant."""
-    case_qs = Case.objects.filter(pk=case.pk)
-    if scoping.within_readers_scope(user, case_qs, ScreeningResult).exists():
-        return True
-    return scoping.visible_by_grant(user, case_qs).exists()
-
-
 def case_page(user, case: Case) -> CasePage:
     """The sections of a case page for this reader (the caller has checked the case is theirs to see)."""
-    clinical = reads_clinical(user, case)
+    clinical = case_access.reads_clinical(user, case)
     page = CasePage(clinical=clinical)
     if clinical:
         page.flag = individual.screening_of(user, case.screening_result_id)

@@ -22,7 +22,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
@@ -31,8 +30,9 @@ from viewflow.workflow.status import STATUS
 from cases import alerts
 from cases.models import Case
 from cases.tiers import Audience, TierRule, rules, tier_rule
+from roster import scoping
 from roster.masking import mask_name
-from roster.models import RoleAssignment, School, User
+from roster.models import School
 from roster.notifications import notify
 from workflows.models import TaskClock
 
@@ -164,17 +164,6 @@ def task_clocks_reset_for_case(case: Case, *, now: datetime | None = None) -> in
 # --- The overdue chain --------------------------------------------------------------------------------------------
 
 
-def _users(q: Q):
-    return User.objects.filter(pk__in=RoleAssignment.objects.filter(q).values("user_id"), is_active=True)
-
-
-def _holders(role: str, school: School):
-    """Who holds `role` over the school: at the school, its district or its city (roster.auth_backends' rule)."""
-    return _users(
-        Q(role=role) & (Q(school_id=school.pk) | Q(district_id=school.district_id) | Q(city_id=school.district.city_id))
-    )
-
-
 def _queue_holders(task: Task, case: Case, school: School) -> list[int]:
     """Everyone who may take the unassigned task from the school's queue (its role permission over the school), less
     the case's team for an approval (workflows.flows.IndependentView)."""
@@ -184,7 +173,7 @@ def _queue_holders(task: Task, case: Case, school: School) -> list[int]:
     permission = task.owner_permission or ""
     if not permission.startswith(PREFIX):
         return []
-    holders = _holders(permission[len(PREFIX) :], school)
+    holders = scoping.holders_over(school, permission[len(PREFIX) :])
     if isinstance(task.flow_task, IndependentView):
         holders = holders.exclude(pk__in=case.team.filter(left_at__isnull=True).values("user_id"))
     return list(holders.values_list("pk", flat=True))

@@ -19,7 +19,7 @@ from viewflow import this
 from viewflow.workflow import flow, lock
 from viewflow.workflow.nodes.view import ViewActivation
 
-from cases import services as case_services
+from cases import access as case_access
 from cases.models import Case, CaseStatus, Decision, FollowUpOutcome, TeamSeat
 from cases.tiers import tier_rule
 from roster.auth_backends import role_permission
@@ -58,12 +58,12 @@ def _lowering_pending(activation) -> bool:
 
 def _closure_permission(activation):
     # Evaluated a level higher (seed 001): the principal for yellow, the district centre for orange and red.
-    return role_permission(case_services.closure_approver_role(activation.process.case))
+    return role_permission(case_access.closure_approver_role(activation.process.case))
 
 
 def _approver_permission(activation):
     # A principal not on the case's team; the district centre when every principal of the school sits on it.
-    return role_permission(case_services.approver_role(activation.process.case))
+    return role_permission(case_access.approver_role(activation.process.case))
 
 
 def _view(name):
@@ -133,7 +133,7 @@ class IndependentView(CaseTask):
     """A decision about a case (approval): never taken or done by a member of the case's team."""
 
     def _independent(self, user, task) -> bool:
-        return not case_services.on_team(user, _case(task.process))
+        return not case_access.on_team(user, _case(task.process))
 
     def can_assign(self, user, task):
         return super().can_assign(user, task) and self._independent(user, task)

@@ -25,7 +25,7 @@ from cases.models import (
     SafetyOutcome,
     TeamSeat,
 )
-from cases.services import lowering_needs_approval, team_proposal
+from cases.services import emergency_access_schools, lowering_needs_approval, team_proposal
 from cases.tiers import SEAT_ROLE, tier_rule
 from roster import scoping
 from roster.models import RoleAssignment, School, Student, StudentStatus
@@ -340,14 +340,25 @@ class ReviewFilterForm(forms.Form):
 
 
 class EmergencyAccessForm(forms.Form):
-    """Break the glass: a student's exact national student number and why (cases.services.emergency_access_grant)."""
+    """Break the glass: the student's school, their exact student number there, and why
+    (cases.services.emergency_access_grant). Student numbers repeat between schools, so the school is named."""
 
+    school = forms.ModelChoiceField(
+        label=_("School"), queryset=School.objects.none(),
+        help_text=_("The school where the student is on the roll: the number is looked up there only."),
+    )  # fmt: skip
     student_no = forms.CharField(
         label=_("National student number"), max_length=32,
-        help_text=_("The exact number: nothing is searched, and only your own city's students are found."),
+        help_text=_("The exact number at that school: nothing is searched."),
     )  # fmt: skip
     reason = forms.CharField(
         label=_("Why you must act on this case now"), min_length=EMERGENCY_REASON_MIN_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("The district centre and the case's school read this."),
     )  # fmt: skip
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["school"]
+        field.queryset = emergency_access_schools(user)  # the city's schools, by district then name
+        field.label_from_instance = lambda school: f"{school.district.name} · {school}"

@@ -483,7 +483,8 @@ def on_role_removed(sender, assignment, **kwargs) -> None:
     who stops being a homeroom teacher keeps their work)."""
     from django.db.models import Q
 
-    from roster.models import RoleAssignment, School
+    from roster import scoping
+    from roster.models import School
 
     if assignment.school_id:
         node = Q(pk=assignment.school_id)
@@ -496,12 +497,7 @@ def on_role_removed(sender, assignment, **kwargs) -> None:
     held = Task.objects.filter(owner_id=assignment.user_id, status__in=(STATUS.ASSIGNED, STATUS.STARTED))
     schools = School.objects.filter(node, pk__in=held.values("process__caseprocess__case__school_id")).distinct()
     for school in schools:
-        still = RoleAssignment.objects.filter(
-            Q(school=school) | Q(school_class__school=school) | Q(district_id=school.district_id)
-            | Q(city__districts=school.district_id),
-            user_id=assignment.user_id,
-        )  # fmt: skip
-        if not still.exists():
+        if not scoping.works_at(assignment.user, school):
             tasks_return_to_queue(assignment.user, school)
 
 

@@ -33,13 +33,14 @@ from viewflow.workflow.flow.views import mixins
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
-from cases import individual
+from cases import access as case_access
 from cases import services as case_services
+from cases.access import CaseAction
 from cases.models import Case, CaseStatus, Decision, Referral, SupportStatus
 from roster import audit, scoping
 from roster.masking import mask_name
-from roster.models import AccessAction, AccessOutcome
-from roster.roles import Role
+from roster.models import AccessAction
+from roster.search_privacy import PostedSearchMixin
 from roster.spreadsheets import XLSX_TYPE, xlsx_bytes
 from workflows import case_page, chart, forms, selectors, services
 from workflows.filters import CaseFilter, TaskFilter
@@ -62,46 +63,28 @@ def _task_url(task: Task, name: str = "index") -> str:
     return task.flow_task.reverse(name, args=[task.process_id, task.pk])
 
 
-def _action(request) -> str:
-    """What a request does to a case, as the access log names it: a POST changes, anything else reads."""
-    return AccessAction.VIEW if request.method in ("GET", "HEAD") else AccessAction.CHANGE
-
-
-def _denied(what: str, pk, action: str = AccessAction.VIEW) -> Http404:
-    """A refusal, logged (roster.audit) and answered as missing: out of scope looks like nothing there."""
-    audit.record(action, object_type=what, object_ids=[pk], outcome=AccessOutcome.DENIED)
-    return Http404()
+def _writing(request) -> bool:
+    """A POST (anything but a read) asks for a change: refused, it is logged as a refused change."""
+    return request.method not in ("GET", "HEAD")
 
 
 def _visible_task(request, process_pk: int, task_pk: int) -> Task:
     """The task of the URL, if it is a step of a case the user may see; 404 otherwise (missing or out of scope).
-    Every call reads the case: logged as a view of it, or as a refusal."""
+    Every call reads the case (cases.access): logged as a view of it, or as a refusal."""
     task = (
         Task.objects.select_related("process", "owner")
         .filter(pk=task_pk, process_id=process_pk, process__flow_class=CaseFlow)
         .first()
     )  # fmt: skip
-    if (
-        task is None
-        or f"/{task.flow_task.name}/" not in request.path
-        or not CaseFlow.instance.has_view_permission(request.user, task.process)
-    ):
-        raise _denied("viewflow.task", task_pk, _action(request))
-    audit.record(_action(request), object_type=audit.label(Case), object_ids=[task.process.coerced.case_id])
+    if task is None or f"/{task.flow_task.name}/" not in request.path:
+        raise case_access.refused("viewflow.task", task_pk, writing=_writing(request))
+    case_access.access_case_by_id(request.user, task.process.coerced.case_id, writing=_writing(request))
     return task
-
-
-def _names_shown(user, case) -> bool:
-    """Full names on a case page: its team and the school's psychology teachers and principals; others see them
-    masked (the district level works on numbers and tiers, not names)."""
-    return case_services.on_team(user, case) or any(
-        case_services.holds(user, role, case) for role in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
-    )
 
 
 def student_label(user, case) -> str:
     student = case.student
-    name = student.name if _names_shown(user, case) else mask_name(student.name)
+    name = student.name if case_access.names_shown(user, case) else mask_name(student.name)
     return f"{name} · {student.school_class}"
 
 
@@ -158,14 +141,17 @@ def _not_doable(request, task: Task):
 @login_required
 def task_execute(request, process_pk: int, task_pk: int):
     task = _visible_task(request, process_pk, task_pk)
+    case = task.process.coerced.case
     refused = _not_doable(request, task)
     if refused:
+        if _writing(request):
+            case_access.change_refused(request.user, case)
         return refused
-    case = task.process.coerced.case
     form = forms.FORMS[task.flow_task.name](request.POST or None, case=case, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            services.step_done(request.user, task, **form.step_fields())
+            with case_access.change_logged(request.user, case):
+                services.step_done(request.user, task, **form.step_fields())
         except ValidationError as error:
             form.add_error(None, error)
         except (services.TaskUnavailable, services.CaseBusy, PermissionDenied) as error:
@@ -211,7 +197,8 @@ def task_claim(request, process_pk: int, task_pk: int):
     task = _visible_task(request, process_pk, task_pk)
     if request.method == "POST":
         try:
-            services.task_claim(request.user, task)
+            with case_access.change_logged(request.user, task.process.coerced.case):
+                services.task_claim(request.user, task)
         except (services.TaskUnavailable, services.CaseBusy, PermissionDenied) as error:
             messages.error(request, str(error))
             return HttpResponseRedirect(CaseFlow.instance.reverse("queue"))
@@ -238,7 +225,8 @@ def task_release(request, process_pk: int, task_pk: int):
     """Put a task one has taken back in the school's queue."""
     task = _visible_task(request, process_pk, task_pk)
     try:
-        services.task_release(request.user, task)
+        with case_access.change_logged(request.user, task.process.coerced.case):
+            services.task_release(request.user, task)
     except (services.TaskUnavailable, PermissionDenied) as error:
         messages.error(request, str(error))
         return HttpResponseRedirect(_case_url(task))
@@ -409,8 +397,11 @@ class CaseTaskListView(_TaskColumns, flow_views.DashboardTaskListView):
         return selectors.case_tasks(self.request.user)
 
 
-class CaseListView(_LoggedList, mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames, ListModelView):
-    """The cases the user may see, risk first (the stock process list joins every task of every process)."""
+class CaseListView(
+    PostedSearchMixin, _LoggedList, mixins.StoreRequestPathMixin, mixins.ProcessViewTemplateNames, ListModelView
+):
+    """The cases the user may see, risk first (the stock process list joins every task of every process). The
+    search by student number is posted, never in the URL (roster.search_privacy)."""
 
     def case_id_of(self, row) -> int:
         return row.pk
@@ -493,6 +484,10 @@ def case_detail(request, process_pk: int, **kwargs):
         .select_related("owner")
         .annotate(due=F("clock__due_at"))
     )  # fmt: skip
+
+    def may(action: str) -> bool:
+        return case_access.may(request.user, case, action)
+
     sections = case_page.case_page(request.user, case)  # a homeroom teacher sees no tier, result or clinical record
     context = {
         "process": process, "case": case, "student": student_label(request.user, case),
@@ -504,26 +499,19 @@ def case_detail(request, process_pk: int, **kwargs):
         "interview_notes": selectors.interview_notes(request.user, case),
         "restricted_label": selectors.RESTRICTED,
         "chart_url": _flow_url("process_chart", process.pk),
-        "review_url": _flow_url("case_review", process.pk) if is_auditor(request.user) else "",
+        "review_url": _flow_url("case_review", process.pk) if may(CaseAction.REVIEW) else "",
         "student_report_url": reverse("reports:student_report", args=[case.student_id])
-        if individual.reads_student(request.user, case.student_id) else "",
+        if case_access.reads_student(request.user, case.student_id) else "",
         "now": timezone.now(),
-        "reopen_url": _flow_url("case_reopen", process.pk) if case.status == CaseStatus.CLOSED and any(
-            case_services.holds(request.user, role, case) for role in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL)
-        ) else "",
-        "parent_contact_url": _flow_url("parent_contact_extra", process.pk) if case.active and (
-            case_services.on_team(request.user, case)
-            or case_services.holds(request.user, Role.PSYCHOLOGY_TEACHER, case)
-        ) else "",
-        # 申请区县支持: the team, the school's psychology teachers and principals, while no request is open.
-        "support_url": _flow_url("support_request", process.pk) if case.active and (
-            case_services.on_team(request.user, case)
-            or any(case_services.holds(request.user, r, case) for r in (Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL))
-        ) and not case.support_requests.exclude(status=SupportStatus.ENDED).exists() else "",
-        "coordination_url": _flow_url("coordination_add", process.pk) if case.active and (
-            case_services.on_team(request.user, case) or any(case_services.holds(request.user, r, case) for r in (
-                Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE))
-        ) else "",
+        "reopen_url": _flow_url("case_reopen", process.pk)
+        if case.status == CaseStatus.CLOSED and may(CaseAction.REOPEN) else "",
+        "parent_contact_url": _flow_url("parent_contact_extra", process.pk)
+        if case.active and may(CaseAction.PARENT_CONTACT) else "",
+        # 申请区县支持: while no request is open.
+        "support_url": _flow_url("support_request", process.pk) if case.active and may(CaseAction.REQUEST_SUPPORT)
+        and not case.support_requests.exclude(status=SupportStatus.ENDED).exists() else "",
+        "coordination_url": _flow_url("coordination_add", process.pk)
+        if case.active and may(CaseAction.COORDINATE) else "",
         "awaiting_feedback": [
             (referral, _flow_url("referral_feedback", process.pk, referral.pk))
             for referral in selectors.readable(request.user, Referral).filter(
@@ -540,7 +528,7 @@ class CaseChartView(flow_views.FlowChartView):
     def dispatch(self, request, *args, **kwargs):
         process_pk = kwargs.get("process_pk")
         if process_pk is not None and not selectors.case_processes(request.user).filter(pk=process_pk).exists():
-            raise _denied(audit.label(CaseProcess), process_pk)
+            raise case_access.refused(audit.label(CaseProcess), process_pk)
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
@@ -578,19 +566,16 @@ def referral_by_staff(request):
     return _form_page(request, "workflows/case_form.html", form, heading=_("Refer a student"))
 
 
-def _visible_process(request, process_pk: int, action: str = "") -> CaseProcess:
-    """The case of the URL if the user may see it, its reading logged; a logged refusal (404) otherwise."""
-    action = action or _action(request)
-    process = selectors.case_processes(request.user).filter(pk=process_pk).first()
+def _visible_process(request, process_pk: int, action: str = CaseAction.READ, **logged) -> CaseProcess:
+    """The process of the URL when the user may do `action` on its case (cases.access): the reading logged, or the
+    refusal, answered as missing (404)."""
+    process = CaseProcess.objects.filter(pk=process_pk, flow_class=CaseFlow).first()
     if process is None:
-        raise _denied(audit.label(CaseProcess), process_pk, action)
-    audit.record(action, object_type=audit.label(Case), object_ids=[process.case_id])
+        raise case_access.refused(audit.label(CaseProcess), process_pk, writing=_writing(request))
+    process.case = case_access.access_case_by_id(
+        request.user, process.case_id, action=action, writing=_writing(request), **logged
+    )
     return process
-
-
-def is_auditor(user) -> bool:
-    scope = scoping.scope_for(user)
-    return scope.unrestricted or Role.DISTRICT_AUDITOR in scope.roles
 
 
 @login_required
@@ -600,9 +585,9 @@ def case_review(request, process_pk: int):
     and every access (who read it, including this reading), filtered by person and date; XLSX with ?format=xlsx.
     Reading it is logged like any reading of the case (an export as an export)."""
     export = request.GET.get("format") == "xlsx"
-    if not is_auditor(request.user):
-        raise _denied(audit.label(CaseProcess), process_pk, AccessAction.EXPORT if export else AccessAction.VIEW)
-    process = _visible_process(request, process_pk, AccessAction.EXPORT if export else AccessAction.VIEW)
+    process = _visible_process(
+        request, process_pk, CaseAction.REVIEW, logged_as=AccessAction.EXPORT if export else AccessAction.VIEW
+    )
     case = process.case
     form = forms.ReviewFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
@@ -626,11 +611,12 @@ def case_review(request, process_pk: int):
 
 @login_required
 def case_reopen(request, process_pk: int):
-    process = _visible_process(request, process_pk)
+    process = _visible_process(request, process_pk, CaseAction.REOPEN)
     form = forms.ReopenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            new = services.case_reopen_and_start(request.user, process.case, form.cleaned_data["reason"])
+            with case_access.change_logged(request.user, process.case):
+                new = services.case_reopen_and_start(request.user, process.case, form.cleaned_data["reason"])
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
         else:
@@ -649,7 +635,8 @@ def referral_feedback(request, process_pk: int, referral_pk: int):
     form = forms.ReferralFeedbackForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            case_services.referral_record_outcome(request.user, referral, **form.cleaned_data)
+            with case_access.change_logged(request.user, process.case):
+                case_services.referral_record_outcome(request.user, referral, **form.cleaned_data)
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
         else:
@@ -664,12 +651,13 @@ def referral_feedback(request, process_pk: int, referral_pk: int):
 @login_required
 def parent_contact_extra(request, process_pk: int):
     """A parent contact outside the flow's step: optional for yellow cases, or any later contact (the team)."""
-    process = _visible_process(request, process_pk)
+    process = _visible_process(request, process_pk, CaseAction.PARENT_CONTACT)
     case = process.case
     form = forms.ParentContactForm(request.POST or None, case=case, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            case_services.parent_contact_record(request.user, case, **form.step_fields())
+            with case_access.change_logged(request.user, case):
+                case_services.parent_contact_record(request.user, case, **form.step_fields())
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
         else:

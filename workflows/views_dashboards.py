@@ -23,10 +23,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from cases import access as case_access
 from cases.models import Case
 from roster import audit
 from roster.masking import mask_name
-from roster.models import AccessAction, AccessOutcome
+from roster.models import AccessAction
 from roster.roles import Level
 from screening.definitions import RiskTier
 from workflows import dashboards
@@ -95,8 +96,7 @@ def _dashboard_url(params: dict) -> str:
 
 
 def _refused(request):
-    audit.record(AccessAction.VIEW, object_type=AUDIT_TYPE, object_ids=[], outcome=AccessOutcome.DENIED)
-    raise Http404
+    raise case_access.refused(AUDIT_TYPE)
 
 
 @never_cache

@@ -1,9 +1,10 @@
 """Emergency access ("break the glass"): a psychology teacher, principal or centre reads one case outside their scope,
-found by the student's exact national student number in their own city, for a reason they type, for a day.
+found by the student's exact student number at the school they name in their own city, for a reason they type, for
+a day.
 
-The page only collects the number and the reason; cases.services.emergency_access_grant decides, writes the grant,
-logs it and has the district told. The case page then reads the case through roster.scoping like any other (and logs
-each reading); its banner (workflows.templatetags.emergency_access) says until when.
+The page only collects the school, the number and the reason; cases.services.emergency_access_grant decides, writes
+the grant, logs it and has the district told. The case page then reads the case through roster.scoping like any
+other (and logs each reading); its banner (workflows.templatetags.emergency_access) says until when.
 May import: roster, screening, cases.
 """
 
@@ -34,11 +35,12 @@ def _warning() -> str:
 def emergency_access(request):
     """The form; on success, the case page. Every refusal is a message on the form and writes no grant."""
     eligible = case_services.emergency_access_may_request(request.user)
-    form = forms.EmergencyAccessForm(request.POST or None)
+    form = forms.EmergencyAccessForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             outcome = case_services.emergency_access_grant(
-                request.user, student_no=form.cleaned_data["student_no"], reason=form.cleaned_data["reason"]
+                request.user, school=form.cleaned_data["school"].pk, student_no=form.cleaned_data["student_no"],
+                reason=form.cleaned_data["reason"],
             )  # fmt: skip
         except case_services.EmergencyAccessRefused as error:
             form.add_error(None, error.messages)

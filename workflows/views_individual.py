@@ -7,28 +7,24 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Max
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from cases import access as case_access
 from cases import individual
 from cases.models import Case
 from roster import audit
-from roster.models import AccessAction, AccessOutcome, Student
+from roster.models import AccessAction
 from roster.pdf import pdf_available, pdf_response, unavailable_redirect
 from workflows.flows import CaseFlow
 from workflows.models import main_processes
 
 
 def _context(request, student_id: int, action: str) -> dict:
-    try:
-        student = individual.access_student(request.user, student_id)
-    except Http404:
-        audit.record(action, object_type=audit.label(Student), object_ids=[student_id], outcome=AccessOutcome.DENIED)
-        raise
+    student = case_access.access_student_by_id(request.user, student_id, logged_as=action)
     report = individual.individual_report(request.user, student)
     processes = dict(
         main_processes().filter(case__in=[s.case for s in report.cases]).values("case_id").annotate(pk=Max("pk"))
@@ -37,8 +33,7 @@ def _context(request, student_id: int, action: str) -> dict:
     for summary in report.cases:
         if summary.case.pk in processes:
             summary.url = CaseFlow.instance.reverse("process_detail", args=[processes[summary.case.pk]])
-    # The student's report, and each case it summarises (so the case's audit review lists this reading too).
-    audit.record(action, object_type=audit.label(Student), object_ids=[student.pk])
+    # Each case the report summarises (so the case's audit review lists this reading too).
     if report.cases:
         audit.record(action, object_type=audit.label(Case), object_ids=[s.case.pk for s in report.cases])
     return {"report": report, "student": student, "generated_at": timezone.localtime()}

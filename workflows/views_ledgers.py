@@ -28,11 +28,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from openpyxl.cell import WriteOnlyCell
 
+from cases import access as case_access
 from cases import ledgers
 from cases.models import Case, Consent, Decision
 from roster import audit
 from roster.masking import mask_name
-from roster.models import AccessAction, AccessOutcome
+from roster.models import AccessAction
 from roster.spreadsheets import XLSX_TYPE, safe_cell
 from workflows.flows import CaseFlow
 from workflows.models import main_processes
@@ -257,8 +258,7 @@ LEDGERS = (KEY_HELP, REFERRALS, CLOSED)
 
 def _refused(action: str) -> Http404:
     """No ledger for this user: logged, and answered as missing (the access matrix's rule)."""
-    audit.record(action, object_type=audit.label(Case), outcome=AccessOutcome.DENIED)
-    return Http404()
+    return case_access.refused(audit.label(Case), action=action)
 
 
 def _filtered(request, ledger: Ledger, action: str) -> tuple[LedgerFilterForm, QuerySet | None]:

@@ -13,7 +13,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.utils.translation import gettext as _
 
+from cases import access as case_access
 from cases import services as case_services
+from cases.access import CaseAction
 from cases.models import SupportStatus
 from workflows import forms, services
 from workflows.views import _case_url, _form_page, _visible_process, student_label
@@ -22,12 +24,13 @@ from workflows.views import _case_url, _form_page, _visible_process, student_lab
 @login_required
 def support_request(request, process_pk: int):
     """Ask the district centre to support the case: a task in its queue, the request on the case page."""
-    process = _visible_process(request, process_pk)
+    process = _visible_process(request, process_pk, CaseAction.REQUEST_SUPPORT)
     case = process.case
     form = forms.SupportRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.support_request_and_start(request.user, case, form.cleaned_data["reason"])
+            with case_access.change_logged(request.user, case):
+                services.support_request_and_start(request.user, case, form.cleaned_data["reason"])
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
         else:
@@ -42,13 +45,14 @@ def support_request(request, process_pk: int):
 @login_required
 def coordination_add(request, process_pk: int):
     """A line of the coordination log (health, police, community…)."""
-    process = _visible_process(request, process_pk)
+    process = _visible_process(request, process_pk, CaseAction.COORDINATE)
     case = process.case
     form = forms.CoordinationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         support = case.support_requests.filter(status=SupportStatus.ACCEPTED).first()
         try:
-            case_services.coordination_record(request.user, case, request=support, **form.cleaned_data)
+            with case_access.change_logged(request.user, case):
+                case_services.coordination_record(request.user, case, request=support, **form.cleaned_data)
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
         else:

@@ -63,9 +63,20 @@ def test_tiers_and_decisions_show_as_their_labels_and_free_text_as_written():
         assert reason_display("tier change approved: orange → red") == "风险等级调整已批准：橙色 → 红色"
         assert reason_display("referral approved: 同意") == "转介：已批准：同意"
         assert reason_display("closure rejected") == "结案：未批准"
-        assert reason_display("triage: yellow → red: 面谈", tiers=False) == "分诊：（不显示） → （不显示）：面谈"
         assert reason_display("something nobody registered") == "something nobody registered"
         assert reason_display("") == ""
+
+
+def test_a_reader_of_no_results_reads_no_tier_and_no_clinical_free_text():
+    """A homeroom teacher on the team (issue 17, finding 8): neither the tier nor the psychology teacher's words."""
+    with translation.override("zh-hans"):
+        assert (
+            reason_display("triage: yellow → red: 自述有计划", tiers=False)
+            == "分诊：（不显示） → （不显示）：（临床内容不显示）"
+        )
+        assert reason_display("reopened: 家长来电", clinical=False) == "重新开案：（临床内容不显示）"
+        assert reason_display("something nobody registered", tiers=False) == ""
+        assert reason_display("handover from zhang to li", tiers=False) == "由 zhang 移交给 li"
 
 
 # --- The source scan ------------------------------------------------------------------------------------------------

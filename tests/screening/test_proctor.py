@@ -165,7 +165,8 @@ def test_the_page_query_count_does_not_grow_with_the_class(client, world, campai
     ):
         with CaptureQueriesContext(connection) as large:
             response = client.get(url)
-        assert len(large.captured_queries) == before <= 8, [q["sql"] for q in large.captured_queries]
+        # 12: the page's own handful, and the access-log entry of the read (4: savepoint, chain head, insert, release)
+        assert len(large.captured_queries) == before <= 12, [q["sql"] for q in large.captured_queries]
     assert response.json()["invited"] == 31
 
 
@@ -208,4 +209,4 @@ def test_the_class_list_query_count_does_not_grow_with_the_school(client, world,
     with CaptureQueriesContext(connection) as large:
         response = client.get(url)
     assert len(response.context["classes"]) == 22
-    assert len(large.captured_queries) == len(small.captured_queries) <= 8
+    assert len(large.captured_queries) == len(small.captured_queries) <= 12  # with the access-log entry (4)

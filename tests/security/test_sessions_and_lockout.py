@@ -1,7 +1,7 @@
 """Signing in and staying signed in (issue 6, item 5), as the people of tests/conftest.py meet it: the lockout after
 wrong passwords, passwords made of the place's own words, idle and absolute session expiry, sessions ended when a
 person is deactivated, a removed role taking effect at once and handing the person's tasks back, and the TOTP step
-for district and city staff."""
+for district and city staff, principals and psychology teachers."""
 
 import datetime
 import time
@@ -314,13 +314,18 @@ def code(device) -> str:
 
 
 def test_a_district_centre_without_an_authenticator_is_sent_to_set_one_up_first(client, world, two_factor):
+    from roster.two_factor import otp_enrolment_code_issue
+
+    enrolment_code = otp_enrolment_code_issue(actor=world.admin_district_a, user=world.centre_district_a)
     response = sign_in(client, "centre_district_a", follow=True)
     setup = reverse("otp_setup")
     assert response.redirect_chain[-1][0].startswith(setup)
+    assert client.get(reverse("notifications")).url.startswith(setup)  # nothing else until it is done
+    # The enrolment code from their administrator first (tests/security/test_account_takeover.py), then the secret.
+    response = client.post(setup + "?next=/", {"code": enrolment_code, "next": "/"}, follow=True)
     device = TOTPDevice.objects.get(user=world.centre_district_a, confirmed=False)
     page = response.content.decode()
     assert "otpauth://totp/" in page and response.context["secret"] in page.replace(" ", "")
-    assert client.get(reverse("notifications")).url.startswith(setup)  # nothing else until it is done
     done = client.post(setup + "?next=/", {"token": code(device), "next": "/"})
     assert done.status_code == 302 and done.url == "/"
     device.refresh_from_db()
@@ -345,14 +350,16 @@ def test_a_district_centre_with_an_authenticator_enters_its_code(client, world, 
     assert client.get(reverse("home")).status_code == 200
 
 
-@pytest.mark.parametrize("persona", ["city_admin", "admin_district_a", "auditor_district_a", "superuser"])
-def test_city_and_district_roles_and_superusers_need_the_code(client, world, two_factor, persona):
+@pytest.mark.parametrize(
+    "persona", ["city_admin", "admin_district_a", "auditor_district_a", "principal_a1", "counselor_a1", "superuser"]
+)
+def test_city_district_and_case_reading_roles_and_superusers_need_the_code(client, world, two_factor, persona):
     client.force_login(getattr(world, persona))
     assert client.get(reverse("home")).url.startswith(reverse("otp_setup"))
 
 
-def test_a_psychology_teacher_signs_in_without_a_code(client, world, two_factor):
-    response = sign_in(client, "counselor_a1", follow=True)
+def test_a_homeroom_teacher_signs_in_without_a_code(client, world, two_factor):
+    response = sign_in(client, "homeroom_a1_3", follow=True)
     assert response.redirect_chain[-1][0] == reverse("home") and response.status_code == 200
 
 

@@ -187,8 +187,10 @@ def test_a_homeroom_teacher_on_the_team_sees_no_tier_score_answer_or_clinical_re
     ):
         assert hidden not in html, hidden
     assert all(reason not in html for reason in flag.reasons)
-    # What the homeroom teacher works with is there: the plan with their measure, the parent contacts, closures.
-    assert "措施0" in html and "家长同意0" in html and "再观察0" in html
+    # What the homeroom teacher works with is there: the plan with their measure, the parent contacts, the closures'
+    # decisions; not the psychology teacher's and principal's words about the student (issue 17, finding 8).
+    assert "措施0" in html and "家长同意0" in html and 'id="case-closures"' in html
+    assert "目标达成0" not in html and "再观察0" not in html
 
 
 def test_the_case_page_runs_the_same_queries_for_one_or_ten_records_of_each_kind(client, world, worked_case):

@@ -389,7 +389,7 @@ def test_the_case_list_finds_a_student_by_number(client, world, open_case):  # n
     mine, my_process = open_case(world.student_a1_3, "yellow")
     other, other_process = open_case(world.student_a1_5, "orange")
     client.force_login(world.counselor_a1)
-    found = page(client.get("/work/case/flows/", {"_search": world.student_a1_3.student_no}))
+    found = page(client.post("/work/case/flows/", {"_search": world.student_a1_3.student_no}, follow=True))
     assert case_url(my_process) in found and case_url(other_process) not in found
 
 
