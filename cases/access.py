@@ -8,7 +8,9 @@ page offers. Pages reach a case through `access_case_by_id`, which checks, logs 
 real outcome, and answers forbidden and missing with the same 404. A change is logged by `change_logged` with the
 outcome it had: refused is never written as "ok".
 
-Services call `require*` (PermissionDenied); pages and flows call the predicates. Nothing else decides case access.
+Which rows of each case model a role reads at all (readers, the team rule, restricted notes, emergency grants) is
+registered here too (`register_case_models`, run by CasesConfig.ready). Services call `require*` (PermissionDenied);
+pages and flows call the predicates. Nothing else decides case access.
 May import: roster, screening.
 """
 
@@ -244,3 +246,70 @@ def change_logged(user, case: Case) -> Iterator[None]:
         raise
     else:
         _log(AccessAction.CHANGE, [case.pk])
+
+
+# --- Who reads which case record (the rows, through roster.scoping) -------------------------------------------------
+
+
+def register_case_models() -> None:
+    """Register every case model with roster.scoping (called once, from CasesConfig.ready)."""
+    from cases import models
+    from roster.roles import Level
+    from roster.scoping import register_scoped_model
+
+    # Who reads case records (DESIGN §2): the school's psychology teachers and principal, the district centre and
+    # auditor, the city centre; a homeroom teacher only the cases whose team they sit on. Admin roles never.
+    readers = frozenset(
+        {Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.HOMEROOM_TEACHER, Role.DISTRICT_CENTRE,
+         Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}
+    )  # fmt: skip
+    # Interview notes, follow-ups (with re-assessment scores) and referrals are clinical: never homeroom teachers.
+    clinical = readers - {Role.HOMEROOM_TEACHER}
+    team_roles = frozenset({Role.HOMEROOM_TEACHER})
+
+    def grants(prefix: str) -> tuple[str, frozenset[str]]:
+        # Break the glass (EmergencyAccess): a clinical role reads one case outside its scope, and its records,
+        # for a day. Restricted notes stay withheld (the school's psychology teachers' and principal's alone).
+        return (f"{prefix}emergency_grants", models.EMERGENCY_ACCESS_ROLES)
+
+    def paths(prefix: str) -> dict[str, str]:
+        return {
+            Level.CITY: f"{prefix}school__district__city",
+            Level.DISTRICT: f"{prefix}school__district",
+            Level.SCHOOL: f"{prefix}school",
+            Level.CLASS: f"{prefix}student__school_class",
+        }
+
+    register_scoped_model(
+        models.Case, paths(""), readers=readers, team_roles=team_roles, team="team", grants=grants("")
+    )
+    for model in (models.CaseTeamMember, models.InterventionPlan, models.ParentContact, models.TierChange,
+                  models.Closure):  # fmt: skip
+        register_scoped_model(
+            model, paths("case__"), readers=readers, team_roles=team_roles, team="case__team",
+            grants=grants("case__"),
+        )  # fmt: skip
+    register_scoped_model(
+        models.PlanMeasure, paths("plan__case__"), readers=readers, team_roles=team_roles, team="plan__case__team",
+        grants=grants("plan__case__"),
+    )  # fmt: skip
+    for model in (models.FollowUp, models.Referral, models.CrisisAlert, models.SafetyAssessment,
+                  models.SupportRequest, models.CoordinationEntry):  # fmt: skip
+        # A crisis alert carries a result (why it was raised): never for homeroom teachers, who get the care
+        # instruction instead (cases.alerts).
+        register_scoped_model(model, paths("case__"), readers=clinical, grants=grants("case__"))
+    register_scoped_model(
+        models.ClosureEvaluation, paths("closure__case__"), readers=readers, team_roles=team_roles,
+        team="closure__case__team", grants=grants("closure__case__"),
+    )  # fmt: skip
+    # A note marked restricted: the school's psychology teachers and principal only (not the district centre).
+    register_scoped_model(
+        models.InterviewNote, paths("case__"), readers=clinical,
+        restricted=("restricted", frozenset({Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL})), grants=grants("case__"),
+    )  # fmt: skip
+    # Who broke the glass, when and why: the district's centre and auditor, the city centre, the case school's
+    # principal (the grantee sees their own grants through cases.selectors, not through this).
+    register_scoped_model(
+        models.EmergencyAccess, paths("case__"),
+        readers=frozenset({Role.PRINCIPAL, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}),
+    )  # fmt: skip

@@ -770,7 +770,9 @@ def _emergency_attempt(actor, *, school, student_no, reason, now) -> EmergencyAc
     outside = [case for case in found if case.pk not in in_scope]
     # The same words whether the number is unknown, at another school or city, or a student without a case; and
     # should (school, number) ever name two students (student_no_unique_in_school), no guess is made between them.
-    no_case = _("No case was found for this student number in your city. Check the number and try again.")
+    no_case = _(
+        "No case was found for this student number at the school chosen. Check the school and the number and try again."
+    )
     if len({case.student_id for case in found}) > 1:
         return _emergency_refused(actor, no_case)
     if not outside:

@@ -13,6 +13,7 @@ urlpatterns = [
     # A password of the holder's own: after an administrator typed one, and from a set-password link (roster.passwords).
     path("accounts/password/change/", passwords.PasswordChangeRequiredView.as_view(), name="password_change_required"),
     path("accounts/password/set/<uidb64>/<token>/", passwords.PasswordSetView.as_view(), name="password_set"),
+    path("accounts/email/", passwords.account_email, name="account_email"),
     path("s/", include("screening.urls_portal")),
     path("screening/", include("screening.urls")),
     path("reports/", include("workflows.urls_reports")),  # case dashboards and ledgers

@@ -360,12 +360,10 @@ class StaffAdmin(ScopedExportMixin, ScopedAdminMixin, SimpleHistoryAdmin, Django
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        # Where a case reader's set-password links go is not the administrator's to redirect (they would then choose
-        # the password themselves): set once, at creation or when missing; afterwards changed by a superuser.
-        if (
-            obj is not None and obj.email and not request.user.is_superuser
-            and services.staff_password_by_holder_only(obj)
-        ):  # fmt: skip
+        # Where a case reader's set-password links go is not the administrator's to choose once the account is in use
+        # (they would send the link to themselves and sign in as its holder): set until the first sign-in, afterwards
+        # by the holder ("My email address", roster.passwords) or a superuser.
+        if obj is not None and not services.staff_email_set_by_admin(request.user, obj):
             fields.append("email")
         return fields
 

@@ -68,6 +68,12 @@ def password_view(request, model_admin, object_id):
                         "%(user)s has no email address. Add their email address on their page first; the link to "
                         "choose a password is sent there."
                     )
+                    % {"user": user}
+                    if services.staff_email_set_by_admin(request.user, user)
+                    else _(
+                        "%(user)s has no email address, and only they may set it: ask them to add it under “My email "
+                        "address” on their home page, or ask the system administrator."
+                    )
                     % {"user": user},
                 )
                 return HttpResponseRedirect(request.get_full_path())

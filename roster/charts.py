@@ -5,7 +5,8 @@ Text stays text in the SVG (`svg.fonttype: none`), set in the page's CJK-capable
 drawn by the browser or by WeasyPrint with the font the PDF embeds. matplotlib's own font lookup only sizes the
 layout; its "glyph missing" warnings for CJK on machines without a CJK font are silenced for that reason.
 
-Pure drawing: callers pass numbers they may show (already suppressed where small cells must not appear).
+Pure drawing: callers pass numbers they may show (already suppressed where small cells must not appear): a value
+given as text is a hidden count's mark ("<5", "*"), written where its bar would stand, its bar not drawn.
 May import: nothing of ours.
 """
 
@@ -26,7 +27,7 @@ FONT_STACK = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuan
               "PingFang SC", "SimHei", "DejaVu Sans"]  # fmt: skip
 TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
 BAR_COLOUR = "#2e6b5e"
-CHART_VERSION = 2  # part of the cache key: raise it when the drawing changes
+CHART_VERSION = 3  # part of the cache key: raise it when the drawing changes
 # Every text drawn is plain text: a "$" in a school, campaign or instrument name is a dollar sign, not TeX maths
 # (which drew it as a formula, or raised on "$x_$" and failed every report of the district). matplotlib reads
 # `text.parse_math` when each text is created, inside _style(); nothing here ever hands text to LaTeX.
@@ -74,45 +75,46 @@ def _unique_ids(markup: str) -> SafeString:
 
 def bar_chart(
     categories: Sequence[str],
-    series: Sequence[tuple[str, Sequence[float | None], str]],
+    series: Sequence[tuple[str, Sequence[float | str | None], str]],
     *,
     title: str = "",
     ylabel: str = "",
-    notes: Sequence[str] | None = None,
     width: float = 7.0,
     height: float = 3.0,
 ) -> SafeString:
     """Grouped bars: one group per category, one bar per (label, values, colour) series. A value of None is not
-    drawn; `notes` (one per category, e.g. "<5") are written above the group instead.
+    drawn; a text (a hidden count's mark, "<5" or "*") is not drawn either, and written at its bar's place instead.
 
     Drawn once per distinct input: matplotlib takes ~0.1 s a chart, and a report's charts are the same until its
     numbers change. The cache holds only what the chart shows (labels and counts already suppressed)."""
     drawing = (tuple(categories), tuple((label, tuple(values), colour) for label, values, colour in series), title,
-               ylabel, tuple(notes or ()), width, height, CHART_VERSION)  # fmt: skip
+               ylabel, width, height, CHART_VERSION)  # fmt: skip
     key = "chart:" + hashlib.sha256(repr(drawing).encode()).hexdigest()
     markup = cache.get(key)
     if markup is None:
         with _style():
-            markup = str(_bar_chart(categories, series, title=title, ylabel=ylabel, notes=notes, width=width,
-                                    height=height))  # fmt: skip
+            markup = str(_bar_chart(categories, series, title=title, ylabel=ylabel, width=width, height=height))
         cache.set(key, markup, CHART_CACHE_SECONDS)
     return _unique_ids(markup)
 
 
-def _bar_chart(categories, series, *, title, ylabel, notes, width, height) -> SafeString:
+def _drawn(value) -> bool:
+    return value is not None and not isinstance(value, str)
+
+
+def _bar_chart(categories, series, *, title, ylabel, width, height) -> SafeString:
     figure = _figure(width, height)
     axes = figure.add_subplot()
     count = max(len(series), 1)
     bar_width = 0.8 / count
+    top = max([v for _, values, _ in series for v in values if _drawn(v)] or [1]) or 1
     for index, (label, values, colour) in enumerate(series):
         positions = [i - 0.4 + bar_width * (index + 0.5) for i in range(len(categories))]
-        heights = [0 if v is None else v for v in values]
+        heights = [v if _drawn(v) else 0 for v in values]
         axes.bar(positions, heights, bar_width, label=label, color=colour)
-    if notes:
-        top = max([v or 0 for _, values, _ in series for v in values] or [1])
-        for i, note in enumerate(notes):
-            if note:
-                axes.annotate(note, (i, top * 0.02), ha="center", va="bottom", fontsize=8, color="#555")
+        for position, value in zip(positions, values, strict=True):
+            if isinstance(value, str) and value:  # a hidden count: its mark, never its number
+                axes.annotate(value, (position, top * 0.02), ha="center", va="bottom", fontsize=8, color="#555")
     axes.set_xticks(range(len(categories)), list(categories), fontsize=8)
     axes.set_ylabel(ylabel, fontsize=8)
     axes.tick_params(axis="y", labelsize=8)
@@ -124,16 +126,18 @@ def _bar_chart(categories, series, *, title, ylabel, notes, width, height) -> Sa
     return _svg(figure)
 
 
-def tier_bars(categories: Sequence[str], shares: dict[str, Sequence[float | None]], labels: dict[str, str], *,
-              title: str = "", ylabel: str = "%") -> SafeString:  # fmt: skip
-    """Tier shares per category (a row of the report, or a campaign), each tier in its colour."""
+def tier_bars(categories: Sequence[str], shares: dict[str, Sequence[float | str | None]], labels: dict[str, str],
+              *, title: str = "", ylabel: str = "%") -> SafeString:  # fmt: skip
+    """Tier shares per category (a row of the report, or a campaign), each tier in its colour; a hidden share given
+    as its count's mark ("<5", "*") is written in its bar's place."""
     series = [(labels[tier], shares[tier], TIER_COLOURS[tier]) for tier in shares]
     return bar_chart(categories, series, title=title, ylabel=ylabel)
 
 
-def histogram(values: Sequence[int | str], counts: Sequence[int | None], *, title: str = "", ylabel: str = "",
+def histogram(values: Sequence[int | str], counts: Sequence[int | str | None], *, title: str = "", ylabel: str = "",
               hidden_label: str = "") -> SafeString:  # fmt: skip
-    """Counts per score value; a count of None (suppressed) is not drawn and marked `hidden_label` instead."""
-    notes = [hidden_label if c is None else "" for c in counts]
-    return bar_chart([str(v) for v in values], [("", counts, BAR_COLOUR)], title=title, ylabel=ylabel,
-                     notes=notes if any(notes) else None, height=2.4)  # fmt: skip
+    """Counts per score value; a hidden count, given as its mark ("<5", "*"), or as None marked `hidden_label`, is
+    not drawn and its mark is written in its bar's place."""
+    bars = [hidden_label if c is None else c for c in counts]
+    return bar_chart([str(v) for v in values], [("", bars, BAR_COLOUR)], title=title, ylabel=ylabel,
+                     height=2.4)  # fmt: skip

@@ -6,14 +6,19 @@ May import: roster only.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from roster import services
 from roster.models import UserSession
@@ -53,3 +58,25 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
         del self.request.session[INTERNAL_RESET_SESSION_TOKEN]
         messages.success(self.request, _("Your password is set. Sign in with it."))
         return HttpResponseRedirect(reverse("login"))
+
+
+class AccountEmailForm(forms.Form):
+    email = forms.EmailField(label=_lazy("Email address"))
+    password = forms.CharField(label=_lazy("Your password"), widget=forms.PasswordInput, strip=False)
+
+
+@login_required
+def account_email(request):
+    """The holder sets the address their set-password links and notices go to, with their password."""
+    form = AccountEmailForm(request.POST or None, initial={"email": request.user.email})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.staff_email_set_by_holder(
+                user=request.user, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+            )
+        except PermissionDenied:
+            form.add_error("password", _("That is not your password."))
+        else:
+            messages.success(request, _("Your email address is saved."))
+            return HttpResponseRedirect(reverse("home"))
+    return render(request, "registration/account_email.html", {"form": form})

@@ -143,11 +143,15 @@ class NoEmailOnFile(Exception):
 
 
 def staff_password_by_holder_only(user: User) -> bool:
-    """Whether only the holder may choose this account's password: it holds a role that reads cases or screening
-    results or reaches many schools (roster.roles.TWO_FACTOR_ROLES), or it is a superuser. An administrator sends such
-    a holder a set-password link and never types their password. Read from the rows, not from `scope_for`, so that a
-    deactivated principal counts too (reactivated later, they would otherwise sign in with the admin's password)."""
-    return user.is_superuser or RoleAssignment.objects.filter(user_id=user.pk, role__in=TWO_FACTOR_ROLES).exists()
+    """Whether only the holder may choose this account's password: it holds, or ever held, a role that reads cases or
+    screening results or reaches many schools (roster.roles.TWO_FACTOR_ROLES), or it is a superuser. An administrator
+    sends such a holder a set-password link and never types their password. Read from the rows and their history, not
+    from `scope_for`: a deactivated principal counts too, and so does a psychology teacher whose role an administrator
+    took away for a moment (revoke, set a password, grant again: the probe's way round this rule)."""
+    if user.is_superuser:
+        return True
+    held = RoleAssignment.objects.filter(user_id=user.pk, role__in=TWO_FACTOR_ROLES)
+    return held.exists() or RoleAssignment.history.filter(user_id=user.pk, role__in=TWO_FACTOR_ROLES).exists()
 
 
 def password_set_temporary(*, actor: User, user: User, password: str) -> None:
@@ -252,7 +256,8 @@ def password_set_by_holder(*, user: User, password: str) -> None:
 
 
 def staff_email_changed(*, actor: User, user: User, old_email: str) -> None:
-    """Record that an administrator changed where `user`'s set-password links go, and tell the old address.
+    """Record that an administrator (or the holder) changed where `user`'s set-password links go, and tell the old
+    address.
 
     Access: the caller (the staff admin) has checked that `actor` may change `user`. Audit: an access-log entry
     (EMAIL_LOG, the account's id); the history row of the change itself is the caller's save.
@@ -262,10 +267,36 @@ def staff_email_changed(*, actor: User, user: User, old_email: str) -> None:
         with translation.override(settings.LANGUAGE_CODE):
             subject = _("The email address of your account was changed")
             body = _(
-                "An administrator changed the email address of the account %(username)s. If you did not ask for this, "
-                "tell your school or district office at once."
+                "The email address of the account %(username)s was changed. If you did not ask for this, tell your "
+                "school or district office at once."
             ) % {"username": user.get_username()}
         send_mail(subject, body, None, [old_email], fail_silently=True)
+
+
+def staff_email_set_by_admin(actor: User, user: User) -> bool:
+    """Whether an administrator may set `user`'s email address: any account but a case-reading one already in use
+    (signed in once), whose links only its holder redirects (staff_email_set_by_holder). Superusers always."""
+    if actor.is_superuser or user.last_login is None:
+        return True
+    return not staff_password_by_holder_only(user)
+
+
+def staff_email_set_by_holder(*, user: User, email: str, password: str) -> None:
+    """The holder sets the address their set-password links go to, confirming with their password (a session left
+    open is not enough). For a case-reading account this is the only way after its creation: an administrator who
+    could set it would send the link to themselves (issue 17, the probe's way round the holder-only password).
+
+    Access: the signed-in holder. Refused (wrong password): PermissionDenied, logged. Audit: an access-log entry
+    (EMAIL_LOG, the account's id) and the history row; the old address is told.
+    """
+    if not user.check_password(password):
+        raise _refuse(EMAIL_LOG, user, "wrong password for an email change")
+    old_email = user.email
+    with transaction.atomic():
+        user.email = email
+        user._history_user = user
+        user.save(update_fields=["email"])
+        staff_email_changed(actor=user, user=user, old_email=old_email)
 
 
 def students_bulk_create(students: Iterable[Student], *, batch_size: int = 1000) -> list[Student]:

@@ -4,8 +4,9 @@ previous campaign of the same population. Only for users who read every result u
 
 Below the school level every count is small-cell suppressed (screening.suppression); the special-groups table is
 suppressed from the school level down, since one child of a rare group in a school is easy to name. Their cells join
-the report's one cell set (Report.cells) and are solved together, against the table's: a group's rows add up to the
-table's total, so a hidden group count is never worked back from the table, the students in no group, or a chart.
+the report's one cell set (Report.cells) and are solved together, against the table's: the students in no group and
+those in some group (a count no table prints, but the table's total less the first) add up to the table's total, so
+a hidden count is never worked back from the table, the students in no group, or a chart (see _add_groups).
 A constant number of queries whatever the size: one per instrument scale, one for the critical items, one for the
 groups, and the previous campaign's report (a handful).
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Case, CharField, Count, F, Func, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
@@ -48,7 +48,7 @@ from screening.suppression import CellSet
 class Distribution:
     title: str
     values: list[int]
-    counts: list[int | str]  # a suppressed count as "<k"
+    counts: list[int | str]  # a hidden count as its mark, "<k" or "*" (screening.suppression.mark)
     chart: str = ""
 
 
@@ -73,6 +73,16 @@ class Trend:
     completion: float
     shares: list[float | None]  # per tier, of the completed; None where the count is suppressed
     now_shares: list[float | None]
+    marks: list[str | None]  # per tier, the hidden count's mark ("<k" or "*"); None where it is shown
+    now_marks: list[str | None]
+
+    @property
+    def cells(self) -> list[tuple[float | None, str | None]]:
+        return list(zip(self.shares, self.marks, strict=True))
+
+    @property
+    def now_cells(self) -> list[tuple[float | None, str | None]]:
+        return list(zip(self.now_shares, self.now_marks, strict=True))
 
 
 @dataclass
@@ -94,8 +104,10 @@ def _answer(instrument: str, item: int) -> RawSQL:
 
 
 def _shown(cells: CellSet | None, key, n: int) -> int | str:
-    """A count as the report shows it: "<k" where its cell set hides it (None: nothing suppressed here)."""
-    return f"<{cells.k}" if cells is not None and cells.is_hidden(key) else n
+    """A count as the report shows it: its mark ("<k" or "*") where its cell set hides it (None: nothing suppressed
+    here)."""
+    hidden = cells.mark(key) if cells is not None else None
+    return n if hidden is None else hidden
 
 
 def _add_row(cells: CellSet, keys: list, counts: list[int], *, size: int | None) -> None:
@@ -118,6 +130,7 @@ class _Breakdown:
     by_scale: list[dict[int, int]]  # per instrument scale: {score: results}
     critical: list[int]  # per critical item: results that answered it above zero
     groups: dict[int | None, dict[str, int]]  # per special group (None: in none): {tier: results}
+    any_group: dict[str, int]  # in at least one special group: {tier: results} (a student in several counts once)
 
 
 def _breakdown(results: QuerySet[ScreeningResult], definitions, groups: list[int]) -> _Breakdown:
@@ -138,7 +151,8 @@ def _breakdown(results: QuerySet[ScreeningResult], definitions, groups: list[int
     # One text key: the planner then expects few groups and hashes them, where a key of many columns made it sort
     # every result on disk.
     key = _Joined(*(Coalesce(part, Value("")) for part in parts))
-    found = _Breakdown([defaultdict(int) for _ in scales], [0] * len(items), defaultdict(lambda: defaultdict(int)))
+    found = _Breakdown([defaultdict(int) for _ in scales], [0] * len(items), defaultdict(lambda: defaultdict(int)),
+                       defaultdict(int))  # fmt: skip
     grouped = results.annotate(key=key).values("key").annotate(n=Count("pk")).order_by()
     for joined, n in grouped.values_list("key", "n"):
         values = joined.split("|")
@@ -153,6 +167,8 @@ def _breakdown(results: QuerySet[ScreeningResult], definitions, groups: list[int
         in_groups = [group for index, group in enumerate(groups) if values[offset + index] == "1"]
         for group in in_groups or [None]:
             found.groups[group][tier] += n
+        if in_groups:
+            found.any_group[tier] += n
     return found
 
 
@@ -224,21 +240,49 @@ def _group_tables(counts: dict[int | None, dict[str, int]], names: dict[int, str
     return list(zip(keys, tables, strict=True))
 
 
-def _add_groups(cells: CellSet, tables: list[tuple[int | None, dict]], total: ReportRow) -> None:
-    """The groups table in the report's cell set. A group of fewer than k completed shows nothing (its row's size);
-    each tier column adds up to the table's total of that tier (taken as a sum, the safe side when a student is in
-    several groups), the completed column to the node's completed count, which is always shown; and the students in
-    no group are the total less those in some group: when those are fewer than k, that row shows nothing either."""
+def _any_group(column: str) -> tuple:
+    """The key of a count of the students in at least one special group: a cell no table prints (see _add_groups)."""
+    return ("group", "any", column)
+
+
+def _add_groups(cells: CellSet, tables: list[tuple[int | None, dict]], any_group: dict[str, int]) -> None:
+    """The groups table in the report's cell set, with the sums that truly tie it to the table above.
+
+    Each group's row adds up to its completed count, and a group of fewer than k completed shows nothing. A student
+    may be in several groups, so the groups need not add up to anything; what does, tier by tier, is the total above:
+    the students in no group plus those in at least one. The latter (`any_group`) no table prints, but anyone works
+    it out as the total less the row in no group, so it joins the set as a cell of its own, suppressed like a printed
+    count: when 1 to k-1 of the node's red students are in some group, the row in no group hides its red count (and
+    a partner), since the total would give it back; when fewer than k in all are in some group, that row shows
+    nothing. Where no student who answered is in two groups (their completed counts add up to those in some group),
+    the groups add up to it too, tier by tier; a group that holds every one of them equals it."""
     for i, (_group, table) in enumerate(tables):
         _add_row(cells, [("group", i, column) for column in GROUP_COLUMNS], [table[c] for c in GROUP_COLUMNS],
                  size=table["completed"])  # fmt: skip
-    for tier in REPORT_TIERS:
-        cells.line([("group", i, tier) for i in range(len(tables))] + [total_cell(tier)])
-    cells.line([("group", i, "completed") for i in range(len(tables))])
-    for i, (group, table) in enumerate(tables):
-        in_some_group = total.completed - table["completed"]
-        if group is None and 0 < in_some_group < cells.k:
-            cells.hide([("group", i, column) for column in GROUP_COLUMNS])
+    members = [i for i, (group, _table) in enumerate(tables) if group is not None]
+    if not members:
+        return
+    counts = {tier: any_group.get(tier, 0) for tier in REPORT_TIERS}
+    counts["completed"] = sum(counts.values())
+    none = next((i for i, (group, _table) in enumerate(tables) if group is None), None)
+    if none is None:  # every student who answered is in some group: they are the total, shown as the table shows it
+        keys = {tier: total_cell(tier) for tier in REPORT_TIERS} | {"completed": _any_group("completed")}
+        cells.add(keys["completed"], counts["completed"], shown=True)  # the node's completed count, always shown
+    else:
+        keys = {column: _any_group(column) for column in GROUP_COLUMNS}
+        _add_row(cells, [keys[c] for c in GROUP_COLUMNS], [counts[c] for c in GROUP_COLUMNS], size=counts["completed"])
+        for tier in REPORT_TIERS:
+            cells.line([("group", none, tier), keys[tier], total_cell(tier)])
+        cells.line([("group", none, "completed"), keys["completed"]])  # with the node's completed count, shown
+        if counts["completed"] < cells.k:  # the rest are the whole less a few: their row would show what those did
+            cells.hide([("group", none, column) for column in GROUP_COLUMNS])
+    if sum(tables[i][1]["completed"] for i in members) == counts["completed"]:  # no student in two groups
+        for column in GROUP_COLUMNS:
+            cells.line([keys[column]] + [("group", i, column) for i in members])
+    for i in members:
+        if tables[i][1]["completed"] == counts["completed"]:  # holds every student of any group: equal, tier by tier
+            for column in GROUP_COLUMNS:
+                cells.line([keys[column], ("group", i, column)])
 
 
 def _groups_shown(tables: list[tuple], names: dict[int, str], cells: CellSet | None) -> list[GroupRow]:
@@ -262,10 +306,10 @@ def _previous_campaign(user, campaign: Campaign) -> Campaign | None:
     )
 
 
-def _shares(tiers: dict[str, int] | None, completed: int, hidden: set[str]) -> list[float | None]:
+def _shares(tiers: dict[str, int] | None, completed: int, marks: list[str | None]) -> list[float | None]:
     if not tiers or not completed:
-        return [None if t in hidden else 0.0 for t in REPORT_TIERS]
-    return [None if t in hidden else round(tiers[t] * 100 / completed, 1) for t in REPORT_TIERS]
+        return [None if m else 0.0 for m in marks]
+    return [None if m else round(tiers[t] * 100 / completed, 1) for t, m in zip(REPORT_TIERS, marks, strict=True)]
 
 
 def _previous_totals(user, campaign: Campaign, report: Report) -> tuple[Campaign, ReportRow] | None:
@@ -287,16 +331,22 @@ def _add_trend(cells: CellSet, before: ReportRow) -> None:
 def _trend(previous: Campaign, before: ReportRow, report: Report, cells: CellSet | None) -> Trend:
     """This campaign's completion and tier shares beside the previous one's, for the same node. Below the school
     level a share is a count in disguise (25 % of 8 is 2): a share whose count is suppressed is not shown (None)."""
-    hidden_before = {t for t in REPORT_TIERS if cells is not None and cells.is_hidden(("before", t))}
-    return Trend(previous, before.completion, _shares(before.tiers, before.completed, hidden_before),
-                 _shares(report.total.tiers, report.total.completed, report.total.hidden))  # fmt: skip
+    marks = [cells.mark(("before", t)) if cells is not None else None for t in REPORT_TIERS]
+    now_marks = [n if isinstance(n, str) else None for n in report.total.tier_cells]
+    return Trend(previous, before.completion, _shares(before.tiers, before.completed, marks),
+                 _shares(report.total.tiers, report.total.completed, now_marks), marks, now_marks)  # fmt: skip
+
+
+def _bar(cell: int | str, share: float | None) -> float | str:
+    return cell if isinstance(cell, str) else share
 
 
 def _tier_chart(report: Report) -> str:
     rows = [row for row in report.rows if row.tiers is not None and row.completed]
     if not rows:
         return ""
-    shares = {tier: [row.tier_shares[i] for row in rows] for i, tier in enumerate(REPORT_TIERS)}
+    # A hidden count's bar is not drawn: the table's mark for it is written in its place.
+    shares = {tier: [_bar(*row.tier_cells_and_shares[i]) for row in rows] for i, tier in enumerate(REPORT_TIERS)}
     labels = {tier: str(RiskTier(tier).label) for tier in REPORT_TIERS}
     return tier_bars([row.labels[-1] for row in rows], shares, labels, title=_("Tier shares of the completed (%)"))
 
@@ -325,14 +375,12 @@ def report_insights(user, campaign: Campaign, report: Report, params) -> Insight
             _add_critical(cells, breakdown.critical)
             if trend is not None:
                 _add_trend(cells, trend[1])
-        _add_groups(cells, groups, report.total)
+        _add_groups(cells, groups, breakdown.any_group)
         cells.solve()
     insights.distributions = _distributions_shown(distributions, counts_cells)
-    k = settings.REPORT_MIN_CELL
-    for distribution in insights.distributions:
-        counts = [None if isinstance(c, str) else c for c in distribution.counts]
-        distribution.chart = histogram(distribution.values, counts, title=distribution.title, ylabel=_("Students"),
-                                       hidden_label=f"<{k}")  # fmt: skip
+    for distribution in insights.distributions:  # a hidden count's bar carries its mark, as in a table
+        distribution.chart = histogram(distribution.values, distribution.counts, title=distribution.title,
+                                       ylabel=_("Students"))  # fmt: skip
     insights.critical_items = _critical_items(definitions, breakdown.critical, counts_cells)
     insights.groups = _groups_shown(groups, group_names, cells)
     insights.trend = _trend(*trend, report, counts_cells) if trend is not None else None

@@ -28,7 +28,7 @@ from roster.roles import Level
 from screening.campaigns import campaigns_visible
 from screening.definitions import RiskTier, parse_ruleset, text_language
 from screening.models import Campaign, RuleSet, ScreeningResult
-from screening.suppression import CellSet
+from screening.suppression import HIDDEN_MARK, CellSet, mark
 
 FLAGGED_TIERS = (RiskTier.RED, RiskTier.ORANGE, RiskTier.YELLOW)  # most urgent first: the list's order
 REPORT_TIERS = (RiskTier.GREEN, RiskTier.YELLOW, RiskTier.ORANGE, RiskTier.RED)
@@ -240,15 +240,15 @@ class ReportRow:
     completed: int
     tiers: dict[str, int] | None  # None: the user does not read results of every student in this row
     drill: dict | None = None  # query params of the next level down
-    hidden: set[str] = field(default_factory=set)  # tiers shown as "<k" (screening.suppression)
+    hidden: set[str] = field(default_factory=set)  # tiers hidden (screening.suppression)
     min_cell: int = 0
 
     @property
     def tier_cells(self) -> list[int | str] | None:
-        """The tier counts as shown: a suppressed count as "<k"."""
+        """The tier counts as shown: a hidden count as its mark, "<k" or "*" (screening.suppression.mark)."""
         if self.tiers is None:
             return None
-        return [f"<{self.min_cell}" if t in self.hidden else self.tiers[t] for t in REPORT_TIERS]
+        return [mark(self.tiers[t], self.min_cell) if t in self.hidden else self.tiers[t] for t in REPORT_TIERS]
 
     @property
     def tier_cells_and_shares(self) -> list[tuple[int | str, float | None]]:
@@ -298,6 +298,16 @@ class Report:
     @property
     def min_cell(self) -> int:
         return settings.REPORT_MIN_CELL
+
+    @property
+    def legend(self) -> str:
+        """What the marks of hidden counts say, for the page's note and the export's last line."""
+        return suppression_legend(self.min_cell)
+
+
+def suppression_legend(k: int) -> str:
+    return _("<%(k)d: fewer than %(k)d students; %(mark)s: hidden so that a small count cannot be worked out from "
+             "the others") % {"k": k, "mark": HIDDEN_MARK}  # fmt: skip
 
 
 def _headers(label_headers: list[str], shows_tiers: bool) -> list[str]:
@@ -568,7 +578,7 @@ def total_cell(tier: str) -> tuple:
 
 
 def _suppress_small_cells(rows: list[ReportRow], total: ReportRow, *, total_too: bool) -> CellSet:
-    """Mark the tier counts to show as "<k" (settings.REPORT_MIN_CELL), with their complements: a row of fewer than k
+    """Hide the tier counts below k (settings.REPORT_MIN_CELL), with their complements: a row of fewer than k
     completed shows no tier at all. `total_too` when the totals row is itself below school level (the classes of one
     grade add up to the grade); above, the school's totals are shown as they are. The cell set, solved."""
     k = settings.REPORT_MIN_CELL
@@ -595,7 +605,8 @@ def _suppress_small_cells(rows: list[ReportRow], total: ReportRow, *, total_too:
 
 
 def report_sheet(report: Report) -> tuple[str, list[str], list[list]]:
-    """The report as one spreadsheet sheet (for roster.spreadsheets.xlsx_bytes): same columns, a totals row."""
+    """The report as one spreadsheet sheet (for roster.spreadsheets.xlsx_bytes): same columns, a totals row, and
+    where counts are hidden, the page's legend of their marks."""
 
     def cells(row: ReportRow) -> list:
         values = [*row.labels, row.invited, row.completed, row.completion]
@@ -603,4 +614,5 @@ def report_sheet(report: Report) -> tuple[str, list[str], list[list]]:
             values += row.tier_cells if row.tier_cells is not None else [""] * len(REPORT_TIERS)
         return values
 
-    return (_("Report"), report.headers, [cells(r) for r in report.rows] + [cells(report.total)])
+    legend = [[report.legend]] if report.suppresses and report.rows else []
+    return (_("Report"), report.headers, [cells(r) for r in report.rows] + [cells(report.total)] + legend)

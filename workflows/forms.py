@@ -348,7 +348,7 @@ class EmergencyAccessForm(forms.Form):
         help_text=_("The school where the student is on the roll: the number is looked up there only."),
     )  # fmt: skip
     student_no = forms.CharField(
-        label=_("National student number"), max_length=32,
+        label=_("Student number"), max_length=32,
         help_text=_("The exact number at that school: nothing is searched."),
     )  # fmt: skip
     reason = forms.CharField(

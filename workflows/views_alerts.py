@@ -33,8 +33,9 @@ from viewflow.workflow.status import STATUS
 from cases import alerts
 from cases.models import AlertKind, AlertStatus, CrisisAlert
 from cases.tiers import Audience
+from roster import audit
 from roster.masking import mask_name
-from roster.models import User
+from roster.models import AccessAction, Notification, User
 from roster.notifications import notifications_for
 from workflows import selectors, services
 from workflows.flows import CaseFlow
@@ -69,6 +70,8 @@ def alerts_live(request):
     rows = list(alerts.crisis_alerts_open_for(user).annotate(total=Window(Count("pk")))[:LIVE_ALERTS_SHOWN])
     unread = _unread_rows(user)
     counts = unread[0] if unread else None
+    care = [n for n in unread if n.kind == alerts.CARE_KIND][:LIVE_CARE_SHOWN]
+    _log_shown(request, [alert.pk for alert in rows], [n.pk for n in care])
     return JsonResponse(
         {
             "open": rows[0].total if rows else 0,
@@ -77,13 +80,25 @@ def alerts_live(request):
             "label": _("Crisis alert"),
             "open_label": _("Open it"),
             "alerts": [_alert_row(alert) for alert in rows],
-            "care": [
-                {"id": n.pk, "text": n.body or n.title, "url": n.link or "/notifications/"}
-                for n in unread
-                if n.kind == alerts.CARE_KIND
-            ][:LIVE_CARE_SHOWN],
+            "care": [{"id": n.pk, "text": n.body or n.title, "url": n.link or "/notifications/"} for n in care],
         }
     )
+
+
+LIVE_LOGGED = "alerts_live_logged"
+
+
+def _log_shown(request, alert_ids: list[int], care_ids: list[int]) -> None:
+    """Log what the banner names (masked students, their classes) when it changes: a poll every 10 s showing the same
+    alerts is one reading, not 360 an hour; a new alert or care instruction shown is a new entry."""
+    shown = [sorted(alert_ids), sorted(care_ids)]
+    if request.session.get(LIVE_LOGGED) == shown:
+        return
+    if alert_ids:
+        audit.record(AccessAction.LIST, object_type=audit.label(CrisisAlert), object_ids=shown[0])
+    if care_ids:
+        audit.record(AccessAction.LIST, object_type=audit.label(Notification), object_ids=shown[1])
+    request.session[LIVE_LOGGED] = shown
 
 
 def _unread_rows(user):

@@ -3,12 +3,19 @@ previous campaign, counted by hand; suppressed below the school level; the print
 Chinese with the font embedded."""
 
 import datetime
+import re
+from collections import defaultdict
 
 import pytest
 from django.urls import reverse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from roster.charts import histogram
 from roster.models import AccessLogEntry, SpecialGroup
 from roster.pdf import pdf_available
+from screening.report_insights import GROUP_COLUMNS, _add_groups, _any_group, _group_tables
+from screening.reports import REPORT_TIERS, ReportRow, _suppress_small_cells, total_cell
 from tests.factories.roster import StudentFactory
 from tests.factories.screening import CampaignFactory
 from tests.pdfs import first_page_text_if_legible
@@ -99,7 +106,8 @@ def test_a_class_hides_small_counts_in_every_figure_and_the_shares_that_would_gi
     assert (left_behind.completed, left_behind.tiers[0], left_behind.tiers[3]) == ("<5", "<5", "<5")  # 3: 1 + 2
     rest = next(g for g in insights.groups if g.label != "留守儿童")
     # The other five answered green; shown, they would give the group's figures back from the class's totals above.
-    assert (rest.completed, rest.tiers[0]) == ("<5", "<5")
+    # Hidden, five reads "*": "<5" would be a false number.
+    assert (rest.completed, rest.tiers) == ("*", ["*", "<5", "<5", "<5"])
     assert [critical(insights)[number] for number in (1, 5)] == ["<5", "<5"]
     page = client.get(reverse("screening:report", args=[campaign.pk]), params).content.decode()
     trend = page.split("report-trend")[1].split("</section>")[0]
@@ -152,3 +160,60 @@ def test_the_pdf_is_legible_in_chinese_with_its_font_embedded(client, world, scr
     assert "完成情况报告" in text and world.school_a1.name in text
     assert AccessLogEntry.objects.filter(actor="centre_district_a", object_type="screening.report",
                                          action="export").exists()  # fmt: skip
+
+
+def test_a_hidden_bar_of_the_tier_chart_carries_the_tables_mark_not_its_number(client, world):
+    """Grade 7 by hand: 7-3 has 8 green, 5 yellow, 6 orange and 1 red (red hidden, yellow 5 beside it); 7-5 has 6
+    green. The chart draws neither hidden bar and writes the mark in its place: "*" for the 5, "<5" for the 1."""
+    campaign = CampaignFactory(schools=[world.school_a1])
+    for tier in ["green"] * 8 + ["yellow"] * 5 + ["orange"] * 6 + ["red"]:
+        record(campaign, StudentFactory(school_class=world.class_a1_3), tier)
+    for _ in range(6):
+        record(campaign, StudentFactory(school_class=world.class_a1_5), "green")
+    client.force_login(world.counselor_a1)
+    response = client.get(reverse("screening:report", args=[campaign.pk]), {"school": world.school_a1.pk, "grade": 7})
+    assert response.context["report"].rows[0].tier_cells == [8, "*", 6, "<5"]
+    chart = str(response.context["insights"].tier_chart)
+    marks = re.findall(r">([^<>]*)</text>", chart)
+    assert marks.count("*") == 1 and marks.count("&lt;5") == 1
+    assert "25.0" not in chart and "5.0" not in marks  # the hidden share (5 of 20) is nowhere
+
+
+def test_a_score_histogram_writes_each_hidden_bars_mark_in_its_place():
+    chart = str(histogram([0, 1, 2, 3], [9, "*", "<5", 0], title="PHQ-9", ylabel="学生"))
+    assert re.findall(r">([^<>]*)</text>", chart).count("*") == 1 and ">&lt;5</text>" in chart
+
+
+_students = st.lists(
+    st.tuples(st.sampled_from(REPORT_TIERS), st.frozensets(st.sampled_from([1, 2, 3]))), max_size=24
+)  # a class's answers: each student's tier and special groups (several or none)
+
+
+@given(students=_students, school_level=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_the_total_less_the_students_in_no_group_is_never_a_small_count(students, school_level):
+    """For any class, groups overlapping or not: in every column of the special-groups table, the row in no group is
+    hidden, or the total above it is, or the two differ by 0 or by k or more. And no row of the table, nor the unprinted
+    row of the students in some group, is left with one hidden cell its sum would give back."""
+    counts, any_group = defaultdict(lambda: defaultdict(int)), defaultdict(int)
+    for tier, groups in students:
+        for group in groups or [None]:
+            counts[group][tier] += 1
+        any_group[tier] += 1 if groups else 0
+    tiers = {t: sum(tier == t for tier, _groups in students) for t in REPORT_TIERS}
+    row, total = (ReportRow(["7-3"], len(students), len(students), dict(tiers)) for _ in range(2))
+    cells = _suppress_small_cells([row], total, total_too=not school_level)  # the table's, solved first
+    tables = _group_tables(counts, {1: "留守儿童", 2: "单亲家庭", 3: "困境"})
+    _add_groups(cells, tables, any_group)
+    cells.solve()
+    for i, (group, table) in enumerate(tables):
+        assert sum(cells.is_hidden(("group", i, c)) for c in GROUP_COLUMNS) != 1, (group, table)
+        if group is not None:
+            continue
+        for column in GROUP_COLUMNS:
+            above = len(students) if column == "completed" else tiers[column]
+            if not cells.is_hidden(("group", i, column)) and (column == "completed" or
+                                                              not cells.is_hidden(total_cell(column))):  # fmt: skip
+                assert not 0 < above - table[column] < cells.k, (column, tables, any_group)
+    if None in counts and any(any_group.values()):
+        assert sum(cells.is_hidden(_any_group(c)) for c in GROUP_COLUMNS) != 1

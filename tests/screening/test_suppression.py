@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from screening.reports import REPORT_TIERS
-from screening.suppression import small_cells, suppress_table
+from screening.suppression import CellSet, small_cells, suppress_table
 from tests.factories.roster import SchoolClassFactory, StudentFactory
 from tests.factories.screening import CampaignFactory
 from tests.screening.test_reports import record, sheet_rows
@@ -17,6 +17,16 @@ COLUMNS = ("green", "yellow", "orange", "red")
 
 def test_four_is_small_five_is_not_and_zero_describes_nobody():
     assert small_cells({"green": 5, "yellow": 4, "orange": 0, "red": 1}, 5) == {"yellow", "red"}
+
+
+def test_a_hidden_count_reads_under_k_only_when_it_is():
+    cells = CellSet(5)
+    for key, n in {"green": 30, "yellow": 9, "orange": 6, "red": 2}.items():
+        cells.add(key, n)
+    cells.line(["green", "yellow", "orange", "red"], size=47)
+    cells.solve()
+    # Red (2) is small; its partner, orange (6), is not: "<5" would be a false number, "*" makes no claim.
+    assert [cells.mark(key) for key in ("green", "yellow", "orange", "red")] == [None, None, "*", "<5"]
 
 
 def test_one_hidden_cell_in_a_row_takes_the_smallest_other_with_it():
@@ -94,8 +104,9 @@ def test_a_class_report_shows_four_as_under_five_and_five_as_five(client, world,
     # The export says the same.
     exported = sheet_rows(client.get(reverse("screening:report_xlsx", args=[counted.pk]),
                                      {"school": world.school_a1.pk, "grade": 7}))  # fmt: skip
-    assert [list(row[-4:]) for row in exported[1:]] == [[5, "<5", "<5", 0], [5, 5, 0, 0], [5, "<5", "<5", 0],
-                                                         [15, 10, 0, 0]]  # fmt: skip
+    assert [list(row[-4:]) for row in exported[1:-1]] == [[5, "<5", "<5", 0], [5, 5, 0, 0], [5, "<5", "<5", 0],
+                                                           [15, 10, 0, 0]]  # fmt: skip
+    assert exported[-1][0].startswith("<5：少于5名学生；*：")  # the marks' legend, as on the page
 
 
 def test_the_threshold_is_a_setting(client, world, counted, settings):
@@ -113,3 +124,32 @@ def test_school_and_district_rows_are_never_suppressed(client, world, counted):
     assert rows == [(world.school_a1.name, [15, 10, 0, 0]), (world.school_a2.name, [0, 0, 0, 1])]
     assert total == [15, 10, 0, 1]
     assert REPORT_TIERS == ("green", "yellow", "orange", "red")
+
+
+@pytest.fixture
+def fives(world):
+    """School A1 grade 7, by hand: 7-3 has 8 green, 5 yellow, 6 orange and 1 red; 7-5 has 6 green. The grade's
+    yellow is exactly 5."""
+    campaign = CampaignFactory(schools=[world.school_a1])
+    for tier in ["green"] * 8 + ["yellow"] * 5 + ["orange"] * 6 + ["red"]:
+        record(campaign, StudentFactory(school_class=world.class_a1_3), tier)
+    for _ in range(6):
+        record(campaign, StudentFactory(school_class=world.class_a1_5), "green")
+    return campaign
+
+
+def test_a_count_of_five_hidden_beside_a_small_one_reads_star_never_under_five(client, world, fives):
+    client.force_login(world.counselor_a1)
+    params = {"school": world.school_a1.pk, "grade": 7}
+    response = client.get(reverse("screening:report", args=[fives.pk]), params)
+    rows, total = cells(response.context["report"])
+    # The one red pupil is "<5"; the smallest other count of its row (and of the grade's), yellow 5, goes with it.
+    assert [cells for _, cells in rows] == [[8, "*", 6, "<5"], [6, 0, 0, 0]]
+    assert total == [14, "*", 6, "<5"]
+    page = response.content.decode()
+    table = page.split('class="data report"')[1].split("</table>")[0]
+    assert table.count(">*<") == 2 and table.count(">&lt;5<") == 2
+    assert "&lt;5：少于5名学生；*：为防止由其他数字推算出小数目而隐去" in page
+    exported = sheet_rows(client.get(reverse("screening:report_xlsx", args=[fives.pk]), params))
+    assert [list(row[-4:]) for row in exported[1:-1]] == [[8, "*", 6, "<5"], [6, 0, 0, 0], [14, "*", 6, "<5"]]
+    assert exported[-1][0] == "<5：少于5名学生；*：为防止由其他数字推算出小数目而隐去"

@@ -72,6 +72,29 @@ def test_a_school_admin_cannot_set_a_case_readers_password(client, world, holder
     assert reloaded(holder).check_password(PASSWORD)
 
 
+def test_taking_the_role_away_for_a_moment_does_not_hand_the_password_to_the_admin(client, world):
+    """The walk-through's way round: revoke the psychology teacher's role, set a temporary password, grant it back.
+    An account that ever read cases keeps its password its holder's."""
+    counselor = world.counselor_a1
+    counselor.email = "counselor@example.edu.cn"
+    counselor.last_login = timezone.now()  # in use
+    counselor.save()
+    (assignment,) = RoleAssignment.objects.filter(user=counselor)
+    services.role_grant(actor=world.school_admin_a1, user=counselor, role=Role.HOMEROOM_TEACHER, node=world.class_a1_5)
+    services.role_revoke(actor=world.school_admin_a1, assignment=assignment)
+    assert not RoleAssignment.objects.filter(user=counselor, role=Role.PSYCHOLOGY_TEACHER).exists()
+    with pytest.raises(PermissionDenied):
+        services.password_set_temporary(actor=world.school_admin_a1, user=counselor, password=ADMIN_TYPED)
+    client.force_login(world.school_admin_a1)
+    page = client.get(password_url(counselor))
+    assert page.status_code == 200 and b'name="password1"' not in page.content
+    url = reverse("admin:roster_user_change", args=[counselor.pk])
+    data = admin_change_data(client.get(url))
+    data["email"] = "admin@example.edu.cn"
+    client.post(url, data)
+    assert reloaded(counselor).email == "counselor@example.edu.cn" and reloaded(counselor).check_password(PASSWORD)
+
+
 def test_a_reset_link_goes_to_the_holders_email_and_leaves_the_second_factor(client, world, mailoutbox, settings):
     principal = world.principal_a1
     principal.email = "principal@example.edu.cn"
@@ -179,6 +202,7 @@ def test_an_administrator_cannot_redirect_a_case_readers_set_password_links(clie
     """A school admin who could change the principal's email would send the link to themselves: read-only once set."""
     principal = world.principal_a1
     principal.email = "principal@example.edu.cn"
+    principal.last_login = timezone.now()  # the account is in use
     principal.save()
     client.force_login(world.school_admin_a1)
     url = reverse("admin:roster_user_change", args=[principal.pk])
@@ -188,6 +212,36 @@ def test_an_administrator_cannot_redirect_a_case_readers_set_password_links(clie
     principal.refresh_from_db()
     assert principal.email == "principal@example.edu.cn"
     assert not log(services.EMAIL_LOG, principal).exists() and not mailoutbox
+
+
+def test_an_administrator_cannot_give_an_address_to_a_case_reader_who_has_none(client, world, mailoutbox):
+    """The probe's 4b: the demo principal has no email; the school admin added their own and followed the link."""
+    principal = world.principal_a1
+    principal.last_login = timezone.now()
+    principal.save()
+    client.force_login(world.school_admin_a1)
+    url = reverse("admin:roster_user_change", args=[principal.pk])
+    data = admin_change_data(client.get(url))
+    data["email"] = "admin@example.edu.cn"
+    client.post(url, data)
+    assert reloaded(principal).email == ""
+    sent = client.post(password_url(principal), {"send_link": "1"}, follow=True)
+    assert "只有本人可以设置" in sent.content.decode() and not mailoutbox
+    assert reloaded(principal).check_password(PASSWORD)
+
+
+def test_the_holder_sets_their_own_email_with_their_password(client, world, mailoutbox):
+    counselor = world.counselor_a1
+    counselor.email = "old@example.edu.cn"
+    counselor.save()
+    client.force_login(counselor)
+    wrong = client.post(reverse("account_email"), {"email": "x@example.edu.cn", "password": "not-my-password"})
+    assert wrong.status_code == 200 and reloaded(counselor).email == "old@example.edu.cn"
+    assert log(services.EMAIL_LOG, counselor, "denied").count() == 1
+    done = client.post(reverse("account_email"), {"email": "new@example.edu.cn", "password": PASSWORD})
+    assert done.status_code == 302 and reloaded(counselor).email == "new@example.edu.cn"
+    assert log(services.EMAIL_LOG, counselor).get().actor_id == counselor.pk
+    assert [m.to for m in mailoutbox] == [["old@example.edu.cn"]]
 
 
 # --- The first authenticator needs an enrolment code ----------------------------------------------------------------
@@ -225,7 +279,7 @@ def test_an_enrolment_code_from_the_admin_enrols_once(client, world, two_factor_
     setup = reverse("otp_setup")
     entered = holder.post(setup, {"code": shown.lower(), "next": "/"}, follow=True)  # typed as read out
     device = TOTPDevice.objects.get(user=principal, confirmed=False)
-    assert entered.context["secret"] and b"otpauth://totp/" in entered.content
+    assert entered.context["secret"] and b"<svg" in entered.content  # the app scans the QR code
     done = holder.post(setup, {"token": totp_code(device), "next": "/"})
     assert done.status_code == 302 and done.url == "/"
     assert TOTPDevice.objects.get(user=principal).confirmed

@@ -20,7 +20,7 @@ from roster.roles import Role
 from screening.reports import REPORT_TIERS, total_cell
 from tests.factories.roster import StudentFactory, staff_with_role
 from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import record
+from tests.screening.test_reports import record, sheet_rows
 
 # --- Finding 5: keep marks only while the screening is live ---------------------------------------------------------
 
@@ -199,9 +199,10 @@ def test_the_lone_red_child_of_a_group_is_not_shown_in_any_table(client, world, 
     left_behind = next(g for g in insights.groups if g.label == group.name)
     # Not "1  0 0 0 <5": nothing of the group's row is shown, its zeros included.
     assert left_behind.completed == "<5" and left_behind.tiers == ["<5"] * 4
-    # The students in no group are the total less the one child: shown, they would give the child back.
+    # The students in no group are the total less the one child: shown, they would give the child back. Hidden,
+    # their counts of 5 or more read "*", never "<5" (a false number: 8 or 14 green are not fewer than 5).
     rest = next(g for g in insights.groups if g.label != group.name)
-    assert rest.completed == "<5" and rest.tiers == ["<5"] * 4
+    assert rest.completed == "*" and rest.tiers == ["*", "<5", "<5", "<5"]
     _no_sum_gives_back_one_hidden_cell(report, insights)
     # The table and the tier chart read the same cells: red is hidden wherever it is one child.
     assert report.total.tier_cells[3] == "<5" and report.total.tier_shares[3] is None
@@ -211,7 +212,7 @@ def test_the_lone_red_child_of_a_group_is_not_shown_in_any_table(client, world, 
     page = response.content.decode()
     groups_section = page.split("report-groups")[1].split("</section>")[0]
     cells = [part.split("</td>")[0] for part in groups_section.split('<td class="num">')[1:]]
-    assert cells and set(cells) == {"&lt;5"}
+    assert cells and set(cells) == {"&lt;5", "*"}
 
 
 def test_a_class_of_fewer_than_k_completed_shows_no_tier_in_the_grade_table(client, world):
@@ -226,6 +227,73 @@ def test_a_class_of_fewer_than_k_completed_shows_no_tier_in_the_grade_table(clie
     for i, _tier in enumerate(REPORT_TIERS):  # no column left with one hidden cell under the grade's total
         column = [row.tier_cells[i] for row in report.rows] + [report.total.tier_cells[i]]
         assert sum(isinstance(n, str) for n in column) != 1
+
+
+# --- Finding 6b: the students in some group are the total less the row in no group -----------------------------------
+
+
+def _special_group(code, name):
+    return SpecialGroup.objects.get_or_create(code=code, defaults={"name": name})[0]
+
+
+@pytest.fixture
+def one_red_in_groups(world):
+    """Class 7-3, 6 red and 12 or more green: 王小明 is the one red child in a special group (left-behind, with 5
+    green). 5 red and 6 green are in no group. `overlap`: 王小明 is also in single-parent (with 5 green others);
+    else single-parent holds one green child. Both ways the groups' red cells are hidden ("<5") while the row in no
+    group, on today's sums, showed its 5 red under the total's 6: one special-group child is red."""
+
+    def build(*, overlap):
+        left_behind, single_parent = (
+            _special_group("left_behind", "留守儿童"),
+            _special_group("single_parent", "单亲家庭"),
+        )
+        campaign = CampaignFactory(schools=[world.school_a1])
+        world.student_a1_3.special_groups.add(left_behind, *([single_parent] if overlap else []))
+        record(campaign, world.student_a1_3, "red")
+        for group, n in [(left_behind, 5), (single_parent, 5 if overlap else 1)]:
+            for _ in range(n):
+                student = StudentFactory(school_class=world.class_a1_3)
+                student.special_groups.add(group)
+                record(campaign, student, "green")
+        for tier, n in [("red", 5), ("green", 6)]:
+            for _ in range(n):
+                record(campaign, StudentFactory(school_class=world.class_a1_3), tier)
+        return campaign
+
+    return build
+
+
+def _printed_groups(page: str) -> dict[str, list[str]]:
+    """{label: [completed, green, yellow, orange, red]} as the page prints the special-groups table."""
+    section = page.split("report-groups")[1].split("</section>")[0]
+    rows = {}
+    for row in section.split("<tr>")[2:]:  # past the header row
+        label = row.split("<td>")[1].split("</td>")[0]
+        rows[label] = [cell.split("</td>")[0] for cell in row.split('<td class="num">')[1:]]
+    return rows
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["one_group", "in_two_groups"])
+@pytest.mark.parametrize("drill", ["class", "grade"])
+def test_the_total_less_the_students_in_no_group_gives_back_no_small_count(client, world, one_red_in_groups, drill,
+                                                                           overlap):  # fmt: skip
+    campaign = one_red_in_groups(overlap=overlap)
+    params = {"school": world.school_a1.pk, "grade": 7} | ({"class": world.class_a1_3.pk} if drill == "class" else {})
+    response = _report(client, world.counselor_a1, campaign, **params)
+    report, k = response.context["report"], response.context["report"].min_cell
+    # The table as published, in the XLSX export (the page's table reads the same cells): its totals row.
+    client.force_login(world.counselor_a1)
+    sheet = sheet_rows(client.get(reverse("screening:report_xlsx", args=[campaign.pk]), params))
+    total = sheet[len(report.rows) + 1]
+    assert total[-4:] == (12 if not overlap else 16, 0, 0, 6)  # the total's red 6 is public, and so are the greens
+    rest = _printed_groups(response.content.decode())["不属于任何特殊群体"]
+    for shown_total, shown_rest in zip([total[-6], *total[-4:]], rest, strict=True):
+        if isinstance(shown_total, int) and shown_rest.isdigit():
+            assert not 0 < shown_total - int(shown_rest) < k, (total, rest)
+    assert rest[-1] in ("&lt;5", "*")  # the red of the students in no group: 5, hidden
+    for label, row in _printed_groups(response.content.decode()).items():  # each row: completed = its tiers
+        assert sum(not cell.isdigit() for cell in row) != 1, (label, row)
 
 
 # --- Finding 11: labels are plain text -------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ def zh(msgid: str, **params) -> str:
     return text % params if params else text
 
 
-NO_CASE = "No case was found for this student number in your city. Check the number and try again."
+NO_CASE = (
+    "No case was found for this student number at the school chosen. Check the school and the number and try again."
+)
 LIMIT = (
     "You have asked for emergency access %(count)s times in 24 hours, the most allowed. Ask the district centre to "
     "open the case for you."

@@ -82,6 +82,38 @@ def test_the_live_feed_shows_a_new_alert_to_the_counselor_and_only_care_to_the_h
         assert json.loads(live(client, outsider).content)["alerts"] == []
 
 
+def test_what_the_banner_names_is_logged_when_it_changes_not_at_every_poll(client, world, red_case):
+    """Issue 17, finding 7: reads never logged. The banner names students (masked) and classes: who was shown which
+    alert or care instruction is in the access log, once per change of what is shown."""
+
+    def entries():
+        return list(
+            AccessLogEntry.objects.filter(object_type__in=("cases.crisisalert", "roster.notification"))
+            .order_by("pk").values_list("actor", "action", "object_type", "object_ids")
+        )  # fmt: skip
+
+    case, _ = red_case
+    alert = raise_alert(case, tell=[world.counselor_a1])
+    for _poll in range(3):
+        live(client, world.counselor_a1)
+    assert entries() == [("counselor_a1", "list", "cases.crisisalert", str(alert.pk))]
+    second = raise_alert(case, kind=AlertKind.CRITICAL, tell=[world.counselor_a1])
+    live(client, world.counselor_a1)
+    assert entries()[-1] == (
+        "counselor_a1",
+        "list",
+        "cases.crisisalert",
+        ",".join(map(str, sorted([alert.pk, second.pk]))),
+    )
+    notify([world.homeroom_a1_3], kind=CARE_KIND, title="请留下该生，心理教师马上到", link="/notifications/",
+           subject_key="care:test", urgent=True)  # fmt: skip
+    live(client, world.homeroom_a1_3)
+    live(client, world.homeroom_a1_3)
+    assert [e for e in entries() if e[0] == "homeroom_a1_3"] == [
+        ("homeroom_a1_3", "list", "roster.notification", str(Notification.objects.get(kind=CARE_KIND).pk))
+    ]
+
+
 def test_the_district_and_city_centres_see_the_schools_alerts_in_the_feed(client, world, red_case):
     alert = raise_alert(red_case[0])
     for person in (world.principal_a1, world.centre_district_a, world.city_centre):
@@ -109,6 +141,7 @@ def test_the_live_feed_costs_the_same_queries_at_1_and_12_alerts(client, world, 
     for student in students[1:]:
         other, _ = open_case(student, "orange")
         raise_alert(other, kind=AlertKind.CRITICAL, tell=[world.counselor_a1])
+    client.get(LIVE)  # what it shows changed: this poll logs it (a few queries more, once)
     assert queries() == one
     data = json.loads(client.get(LIVE).content)
     assert data["open"] >= 12 and len(data["alerts"]) == 5  # the newest five named, the count says the rest
@@ -182,7 +215,9 @@ def test_the_counselor_home_shows_the_open_alert_and_todays_tasks(client, world,
     case, process = red_case
     alert = raise_alert(case, tell=[world.counselor_a1])
     triage = active(process, CaseFlow.triage)
-    clock(triage, case, timezone.now() + datetime.timedelta(minutes=30))
+    now = timezone.localtime()
+    end_of_day = now.replace(hour=23, minute=59, second=59)
+    clock(triage, case, now + min(datetime.timedelta(minutes=30), (end_of_day - now) / 2))  # later today, even at 23:45
     client.force_login(world.counselor_a1)
     body = client.get("/").content.decode()
     assert 'id="work-alerts"' in body and f'action="/work/alerts/{alert.pk}/"' in body
