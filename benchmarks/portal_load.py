@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 HOST, PORT = "127.0.0.1", 8765
 TOKEN = re.compile(rb'name="token" value="([^"]+)"')
 CSRF = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
-STEPS = ("start", "code", "confirm", "answer", "done")
+STEPS = ("start", "code", "confirm", "questions", "answer", "done")
 
 
 def setup_django(database_url: str) -> None:
@@ -111,10 +111,10 @@ class Student:
 
     def __init__(self, log: list, rng: random.Random):
         self.conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
-        self.log, self.rng, self.cookie = log, rng, ""
+        self.log, self.rng, self.cookies = log, rng, {}
 
     def request(self, step, method, path, form=None) -> tuple[int, bytes, dict]:
-        headers = {"Cookie": self.cookie} if self.cookie else {}
+        headers = {"Cookie": "; ".join(self.cookies.values())} if self.cookies else {}
         body = None
         if form is not None:
             body = urllib.parse.urlencode(form)
@@ -130,8 +130,8 @@ class Student:
             return 0, b"", {}
         elapsed = time.perf_counter() - started
         for value in response.headers.get_all("Set-Cookie") or []:
-            if value.startswith("csrftoken="):
-                self.cookie = value.split(";", 1)[0]
+            if value.startswith(("csrftoken=", "portal_visit=")):  # the form's CSRF token, the visit's token
+                self.cookies[value.split("=", 1)[0]] = value.split(";", 1)[0]
         return response.status, content, {"elapsed": elapsed, "location": response.headers.get("Location", "")}
 
     def answer(self, code: str) -> bool:
@@ -146,6 +146,10 @@ class Student:
         for step, path, form in flow:
             form = {**form, "csrfmiddlewaretoken": csrf, **({"token": token} if token else {})}
             status, page, meta = self.request(step, "POST", path, form)
+            if step == "confirm" and status == 302:  # the questions by post/redirect/get
+                self.log.append((step, meta.get("elapsed", 0), True, time.time()))
+                step = "questions"
+                status, page, meta = self.request(step, "GET", meta["location"])
             found = TOKEN.search(page) if status == 200 else None
             self.log.append((step, meta.get("elapsed", 0), bool(found), time.time()))
             if not found:

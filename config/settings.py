@@ -331,7 +331,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "filters": {
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        # A 403 or 404 is one line (status and path), without the traceback Django attaches; 5xx keep theirs.
+        "client_errors_without_traceback": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": "ext://config.log_filters.client_errors_without_traceback",
+        },
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "mail_admins": {
@@ -343,7 +350,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # Django's own loggers (django.request: 5xx as errors, 4xx as warnings, naming the path only): the console
     # through root, and errors by mail when ADMINS is set. Replaces Django's default handlers for "django".
-    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["client_errors_without_traceback"], "propagate": True},
+    },
 }
 
 # Uploaded spreadsheets (roster.uploads, used by every import): larger files, more rows, or XLSX files that unpack

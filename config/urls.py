@@ -1,11 +1,16 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from roster import passwords
 from workflows import views_alerts, views_home
 from workflows.viewsets import site as work_site
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico where a page names no icon (PDFs, files): the one icon, static/favicon.svg.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True)),
     path("", views_home.home, name="home"),  # work first for crisis roles, else roster's home (roster.views.home)
     path("alerts/live/", views_alerts.alerts_live, name="alerts_live"),  # the live banner's feed
     path("work/alerts/<int:pk>/", views_alerts.alert_page, name="crisis_alert"),

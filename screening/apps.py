@@ -25,6 +25,12 @@ class ScreeningConfig(AppConfig):
             ),
         )
 
+        # roster issues access codes only to students who still have a screening to answer; screening knows who.
+        from roster.access_codes import register_answered_check
+        from screening.campaigns import students_with_nothing_to_answer
+
+        register_answered_check(students_with_nothing_to_answer)
+
         # Red results alert the school's psychology teachers, principal and district centre at once.
         from screening import alerts
         from screening.signals import student_flagged, students_flagged

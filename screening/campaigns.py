@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from roster import scoping
-from roster.models import School, SchoolClass
+from roster.models import School, SchoolClass, Student
 from screening.definitions import DefinitionError, parse_ruleset
-from screening.models import Campaign, CampaignInstrument, CampaignStatus, Instrument, RuleSet
+from screening.models import Campaign, CampaignInstrument, CampaignStatus, Instrument, RuleSet, ScreeningResult
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,41 @@ def accepts_answers(campaign: Campaign, now: datetime | None = None) -> bool:
     """Open by the schedule and inside the window: a late schedule run never lets answers in after closing."""
     now = now or timezone.now()
     return campaign.status == CampaignStatus.OPEN and campaign.opens_at <= now < campaign.closes_at
+
+
+def students_with_nothing_to_answer(students: list[Student], now: datetime | None = None) -> set[int]:
+    """Ids of `students` (school and class loaded) who have a result in every campaign still meant for them (not
+    closed, inviting their school and their grade), and at least one such campaign: they need no access code.
+
+    roster.access_codes asks this (registered in ScreeningConfig.ready) before issuing a code. Two queries.
+    """
+    if not students:
+        return set()
+    now = now or timezone.now()
+    links = (
+        Campaign.schools.through.objects.filter(school_id__in={s.school_id for s in students})
+        .exclude(campaign__status=CampaignStatus.CLOSED)
+        .filter(campaign__closes_at__gt=now)
+        .values_list("school_id", "campaign_id", "campaign__target_grades")
+    )
+    meant: dict[tuple[int, int], set[int]] = {}  # (school, grade) → campaigns
+    for school_id, campaign_id, grades in links:
+        for grade in grades or ():
+            meant.setdefault((school_id, grade), set()).add(campaign_id)
+    if not meant:
+        return set()
+    campaign_ids = set().union(*meant.values())
+    answered: dict[int, set[int]] = {}
+    for student_id, campaign_id in ScreeningResult.objects.filter(
+        student_id__in=[s.pk for s in students], campaign_id__in=campaign_ids
+    ).values_list("student_id", "campaign_id"):
+        answered.setdefault(student_id, set()).add(campaign_id)
+    done = set()
+    for student in students:
+        mine = meant.get((student.school_id, student.school_class.grade))
+        if mine and mine <= answered.get(student.pk, set()):
+            done.add(student.pk)
+    return done
 
 
 def campaigns_visible(user) -> QuerySet[Campaign]:

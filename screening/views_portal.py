@@ -1,6 +1,7 @@
 """The student portal pages: code → confirm who you are → the instruments, one per page → thank you and help.
 
-No session, no account: each page carries the signed token from screening.portal. Answers are never shown back.
+No session, no account: each page carries the signed token from screening.portal (the questions page, reached by a
+redirect, reads it from a cookie, see VISIT_COOKIE). Answers are never shown back.
 """
 
 import re
@@ -157,6 +158,33 @@ def _questions(request, visit, chosen=None, missing=(), status=200):
     return _page(request, "screening/portal/answer.html", {"token": visit.token}, fixed, status=status)
 
 
+# "This is me" leads to the questions by a redirect (post/redirect/get), the visit's token in a cookie: the questions
+# page is then a GET, so Back from the thank-you page asks it again, and it answers with the thank-you page once the
+# answers are in, instead of the browser's "confirm form resubmission". The token names the code, never the student.
+VISIT_COOKIE = "portal_visit"
+
+
+def _visit_cookie_set(response: HttpResponse, token: str) -> HttpResponse:
+    response.set_cookie(
+        VISIT_COOKIE, token, max_age=portal.TOKEN_MAX_AGE, path=reverse("portal:start"),
+        secure=settings.CSRF_COOKIE_SECURE, httponly=True, samesite="Strict",
+    )  # fmt: skip
+    return response
+
+
+def _questions_again(request):
+    token = request.COOKIES.get(VISIT_COOKIE, "")
+    if not token:
+        return redirect("portal:start")
+    try:
+        visit = portal.portal_visit_resume(token)
+    except portal.PortalRefusal as refusal:
+        if refusal.reason == "used":  # this browser's answers were received: Back after submitting
+            return redirect("portal:done")
+        return _start(request, refusal.message)
+    return _questions(request, visit)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def start(request):
@@ -190,12 +218,14 @@ def confirm(request):
         visit = portal.portal_visit_resume(request.POST.get("token", ""))
     except portal.PortalRefusal as refusal:
         return _start(request, refusal.message)
-    return _questions(request, visit)
+    return _visit_cookie_set(redirect("portal:answer"), visit.token)
 
 
 @never_cache
-@require_POST
+@require_http_methods(["GET", "POST"])
 def answer(request):
+    if request.method == "GET":
+        return _questions_again(request)
     token = request.POST.get("token", "")
     try:
         submission = portal.portal_submit(token, request.POST)

@@ -562,7 +562,7 @@ def _portal_answer(code: str, red: bool) -> int:
     s = Session()
     s.get("/s/")
     token = form_fields(s.post("/s/", {"code": code}).text)["token"][0]
-    page = s.post("/s/confirm/", {"choice": "yes", "token": token}).text
+    page = s.get(s.post("/s/confirm/", {"choice": "yes", "token": token}).location).text  # post/redirect/get
     options: dict[str, list[str]] = {}
     for name, value in re.findall(r'<input[^>]*type="radio"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page):
         options.setdefault(name, []).append(value)

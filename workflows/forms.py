@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cases import access as case_access
 from cases.models import (
     ACTIVE_STATUSES,
     EMERGENCY_REASON_MIN_LENGTH,
@@ -122,7 +123,12 @@ class ParentContactForm(StepForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["guardian"].initial = self.case.student.guardian_name
+        # Whom to call, shown above the form to those who see names on the case (cases.access); nobody else.
+        self.guardian_contact = None
+        if case_access.names_shown(self.user, self.case):
+            student = self.case.student
+            self.guardian_contact = {"name": student.guardian_name, "phone": student.guardian_phone}
+            self.fields["guardian"].initial = student.guardian_name
 
 
 class PlanForm(StepForm):

@@ -20,14 +20,19 @@ from roster.access_codes import (
     ALPHABET,
     CODE_LENGTH,
     SYSTEM_USERNAME,
+    AccessCodeRefused,
     access_code_list_xlsx,
+    access_code_reissue,
     access_codes_for_print,
     access_codes_issue,
     live_q,
     normalize_code,
 )
-from roster.models import AccessCode, SchoolClass, Student, StudentStatus
+from roster.models import AccessAction, AccessCode, AccessLogEntry, SchoolClass, Student, StudentStatus
+from screening.definitions import RiskTier
+from screening.models import ResultSource, ScreeningResult
 from tests.factories.roster import StudentFactory
+from tests.factories.screening import CampaignFactory
 
 
 def _issue(actor, *classes):
@@ -44,6 +49,21 @@ def _slips_url(*classes):
 
 def _spaced(code):
     return f"{code[:4]} {code[4:]}"
+
+
+@pytest.fixture
+def campaign(world):
+    return CampaignFactory(schools=[world.school_a1])
+
+
+def _answer(campaign, code):
+    """What the portal stores when a student answers with `code`: the code used, one result."""
+    now = timezone.now()
+    AccessCode.objects.filter(pk=code.pk).update(used_at=now)
+    ScreeningResult.objects.create(
+        campaign=campaign, student=code.student, source=ResultSource.PORTAL, answers={}, scores={},
+        tier=RiskTier.GREEN, ruleset=campaign.ruleset, submitted_at=now, access_code=code,
+    )  # fmt: skip
 
 
 # --- Issuing ----------------------------------------------------------------------------------------------------
@@ -83,13 +103,49 @@ def test_what_a_student_types_is_normalised_or_rejected(typed, stored):
     assert normalize_code(typed) == stored
 
 
-def test_reissuing_leaves_one_live_code_per_student(world):
-    first = _issue(world.school_admin_a1, world.class_a1_3)[0]
-    second = _issue(world.school_admin_a1, world.class_a1_3)[0]
-    assert second.code != first.code
-    assert _live(world.student_a1_3) == [second]
-    first.refresh_from_db()
-    assert first.expires_at is not None and first.expires_at <= timezone.now()
+def test_issuing_twice_keeps_the_printed_codes_and_skips_students_who_answered(world, campaign):
+    answered = StudentFactory(school_class=world.class_a1_3, student_no="0002")
+    first = {c.student: c for c in _issue(world.school_admin_a1, world.class_a1_3)}
+    _answer(campaign, first[answered])
+    newcomer = StudentFactory(school_class=world.class_a1_3, student_no="0003")
+
+    second = _issue(world.school_admin_a1, world.class_a1_3)
+
+    assert [c.student for c in second] == [newcomer]
+    assert (second.already_live, second.answered) == (1, 1)
+    assert _live(world.student_a1_3) == [first[world.student_a1_3]]  # the slip already printed still works
+    assert _live(answered) == []
+    assert AccessCode.objects.filter(student=answered).count() == 1
+
+
+def test_a_student_with_another_campaign_still_to_answer_gets_a_code(world, campaign):
+    CampaignFactory(schools=[world.school_a1])
+    (code,) = _issue(world.school_admin_a1, world.class_a1_3)
+    _answer(campaign, code)
+    assert [c.student for c in _issue(world.school_admin_a1, world.class_a1_3)] == [world.student_a1_3]
+
+
+def test_reissue_expires_only_that_students_code_and_gives_a_new_one(world):
+    other = StudentFactory(school_class=world.class_a1_3)
+    before = {c.student: c for c in _issue(world.school_admin_a1, world.class_a1_3)}
+    new = access_code_reissue(actor=world.school_admin_a1, student=world.student_a1_3)
+    assert _live(world.student_a1_3) == [new] and new.code != before[world.student_a1_3].code
+    assert _live(other) == [before[other]]
+
+
+def test_reissue_for_a_student_who_answered_is_refused_and_writes_nothing(world, campaign):
+    (code,) = _issue(world.school_admin_a1, world.class_a1_3)
+    _answer(campaign, code)
+    with pytest.raises(AccessCodeRefused):
+        access_code_reissue(actor=world.school_admin_a1, student=world.student_a1_3)
+    assert AccessCode.objects.count() == 1
+
+
+def test_reissue_by_another_schools_admin_is_refused(world):
+    (code,) = _issue(world.school_admin_a1, world.class_a1_3)
+    with pytest.raises(PermissionDenied):
+        access_code_reissue(actor=world.school_admin_b1, student=world.student_a1_3)
+    assert _live(world.student_a1_3) == [code]
 
 
 def test_a_used_code_keeps_its_record_when_a_new_one_is_issued(world):
@@ -179,7 +235,7 @@ def test_the_slips_page_asks_an_anonymous_visitor_to_sign_in(client, world):
 
 def test_the_slips_show_only_the_live_code(client, world):
     old = _issue(world.school_admin_a1, world.class_a1_3)[0].code
-    new = _issue(world.school_admin_a1, world.class_a1_3)[0].code
+    new = access_code_reissue(actor=world.school_admin_a1, student=world.student_a1_3).code
     client.force_login(world.school_admin_a1)
     page = client.get(_slips_url(world.class_a1_3)).content.decode()
     assert _spaced(new) in page and _spaced(old) not in page
@@ -291,7 +347,9 @@ def test_the_admin_action_issues_codes_and_opens_the_slips(world):
     classes = _class_admin().get_queryset(request).filter(pk__in=[world.class_a1_3.pk, world.class_a1_5.pk])
     response = admin_access.issue_access_codes_action(_class_admin(), request, classes)
     assert response.status_code == 302
-    assert response["Location"] == reverse("access_slips") + f"?classes={world.class_a1_3.pk}%2C{world.class_a1_5.pk}"
+    assert response["Location"].startswith(
+        reverse("access_slips") + f"?classes={world.class_a1_3.pk}%2C{world.class_a1_5.pk}&since="
+    )
     assert AccessCode.objects.count() == 2
 
 
@@ -319,3 +377,102 @@ def test_the_code_list_in_the_admin_is_scoped_masked_and_read_only(world):
     )
     assert model_admin.masked_code(codes[0]) == codes[0].code[:2] + "******"
     assert model_admin.masked_name(codes[0]) == "王*明"
+
+
+# --- Issuing again and re-issuing one slip ----------------------------------------------------------------------
+
+
+def _messages(request):
+    return [str(m) for m in get_messages(request)]
+
+
+def test_issuing_again_prints_only_the_new_slips_and_says_what_it_left(client, world, campaign):
+    answered = StudentFactory(school_class=world.class_a1_3, student_no="0002")
+    first = {c.student: c for c in _issue(world.school_admin_a1, world.class_a1_3)}
+    _answer(campaign, first[answered])
+    newcomer = StudentFactory(school_class=world.class_a1_3, student_no="0003", name="赵小燕")
+    request = _admin_request(world.school_admin_a1)
+
+    response = admin_access.issue_access_codes_action(
+        _class_admin(), request, SchoolClass.objects.filter(pk=world.class_a1_3.pk)
+    )
+
+    assert _messages(request) == ["新通知单 1 张；已有有效访问码（未改动）1 人；已完成测评 1 人。"]
+    client.force_login(world.school_admin_a1)
+    page = client.get(response["Location"]).content.decode()
+    (new,) = _live(newcomer)
+    assert _spaced(new.code) in page and "赵小燕" in page
+    assert _spaced(first[world.student_a1_3].code) not in page and "王小明" not in page
+    assert "这些班级有 1 名学生持有此前打印的访问码" in page
+    everything = client.get(_slips_url(world.class_a1_3)).content.decode()  # the lost printout, same codes
+    assert _spaced(first[world.student_a1_3].code) in everything and _spaced(new.code) in everything
+
+
+def test_issuing_when_everyone_holds_a_code_issues_nothing_and_offers_the_reprint(world):
+    _issue(world.school_admin_a1, world.class_a1_3)
+    request = _admin_request(world.school_admin_a1)
+    response = admin_access.issue_access_codes_action(
+        _class_admin(), request, SchoolClass.objects.filter(pk=world.class_a1_3.pk)
+    )
+    assert response is None and AccessCode.objects.count() == 1
+    (message,) = _messages(request)
+    assert message.startswith("新通知单 0 张；已有有效访问码（未改动）1 人；已完成测评 0 人。")
+    assert f'href="{_slips_url(world.class_a1_3).replace(",", "%2C")}"' in message
+
+
+def _reissue_url(student):
+    return reverse("admin:roster_accesscode_reissue", args=[student.pk])
+
+
+def test_the_reissue_page_says_what_will_happen_and_changes_nothing(client, world):
+    (code,) = _issue(world.school_admin_a1, world.class_a1_3)
+    client.force_login(world.school_admin_a1)
+    page = client.get(_reissue_url(world.student_a1_3)).content.decode()
+    assert "已为 王*明 打印的通知单上的访问码将立即失效" in page and 'method="post"' in page
+    assert "王小明" not in page
+    assert _live(world.student_a1_3) == [code]
+
+
+def test_reissuing_one_slip_expires_only_that_code_prints_the_new_slip_and_is_logged(client, world):
+    other = StudentFactory(school_class=world.class_a1_3)
+    before = {c.student: c for c in _issue(world.school_admin_a1, world.class_a1_3)}
+    client.force_login(world.school_admin_a1)
+
+    response = client.post(_reissue_url(world.student_a1_3))
+
+    assert response.status_code == 302
+    (new,) = _live(world.student_a1_3)
+    assert new != before[world.student_a1_3] and _live(other) == [before[other]]
+    page = client.get(response["Location"]).content.decode()
+    assert _spaced(new.code) in page and _spaced(before[other].code) not in page
+    assert AccessLogEntry.objects.filter(
+        action=AccessAction.CHANGE, object_type="roster.accesscode", object_ids=str(new.pk)
+    ).exists()
+
+
+def test_reissuing_for_a_student_who_answered_is_refused(client, world, campaign):
+    (code,) = _issue(world.school_admin_a1, world.class_a1_3)
+    _answer(campaign, code)
+    client.force_login(world.school_admin_a1)
+    assert "已完成测评，无需补发" in client.get(_reissue_url(world.student_a1_3)).content.decode()
+    response = client.post(_reissue_url(world.student_a1_3))
+    assert response.status_code == 409 and "已完成测评，无需补发" in response.content.decode()
+    assert AccessCode.objects.count() == 1
+
+
+@pytest.mark.parametrize("persona", ["school_admin_b1", "admin_district_a"])
+def test_reissuing_outside_ones_school_looks_missing(client, world, persona):
+    (code,) = _issue(world.school_admin_a1, world.class_a1_3)
+    client.force_login(getattr(world, persona))
+    assert client.get(_reissue_url(world.student_a1_3)).status_code == 404
+    assert client.post(_reissue_url(world.student_a1_3)).status_code == 404
+    assert _live(world.student_a1_3) == [code]
+
+
+def test_the_command_run_again_keeps_the_codes_and_reports_the_counts(world):
+    call_command("issue_access_codes", "--school", world.school_a1.code, stdout=io.StringIO())
+    codes = set(AccessCode.objects.values_list("code", flat=True))
+    out = io.StringIO()
+    call_command("issue_access_codes", "--school", world.school_a1.code, stdout=out)
+    assert set(AccessCode.objects.filter(live_q()).values_list("code", flat=True)) == codes
+    assert "0 new slips; 2 students already have a working code (not changed); 0 already answered" in out.getvalue()

@@ -153,4 +153,5 @@ def test_the_page_query_count_does_not_grow_with_the_notifications(client, world
     with CaptureQueriesContext(connection) as large:
         response = client.get(reverse("notifications"))
     assert len(response.context["page"]) == 40
-    assert len(large.captured_queries) == len(small.captured_queries) <= 10  # with the access-log entry (4)
+    # With the access-log entry: 4 queries on SQLite, 5 on PostgreSQL (the chain head is locked).
+    assert len(large.captured_queries) == len(small.captured_queries) <= 11

@@ -50,7 +50,7 @@ def token_of(response) -> str:
 def walk_to_questions(client, code):
     confirm = enter(client, code.code)
     assert confirm.status_code == 200, confirm.content.decode()
-    return client.post(reverse("portal:confirm"), {"token": token_of(confirm), "choice": "yes"})
+    return client.post(reverse("portal:confirm"), {"token": token_of(confirm), "choice": "yes"}, follow=True)
 
 
 def test_a_student_answers_once_and_the_code_is_used_and_linked(client, world, campaign, code):
@@ -61,8 +61,8 @@ def test_a_student_answers_once_and_the_code_is_used_and_linked(client, world, c
     page = confirm.content.decode()
     assert "东湖第一中学" in page and "王*明" in page and "王小明" not in page  # name partly masked
 
-    questions = client.post(reverse("portal:confirm"), {"token": token_of(confirm), "choice": "yes"})
-    assert questions.status_code == 200
+    questions = client.post(reverse("portal:confirm"), {"token": token_of(confirm), "choice": "yes"}, follow=True)
+    assert questions.redirect_chain == [(reverse("portal:answer"), 302)] and questions.status_code == 200
     html = questions.content.decode()
     assert html.count('class="step"') == 3  # one page per instrument
     assert "在过去的两个星期里" in html  # Chinese by default
@@ -93,6 +93,27 @@ def test_pressing_submit_twice_or_replaying_stores_one_result(client, world, cam
     assert ScreeningResult.objects.count() == 1
     assert ScreeningResult.objects.get().history.count() == 1
     assert ScreeningResult.objects.get().tier == "red"
+
+
+def test_back_after_submitting_shows_the_thank_you_page_not_a_form_to_send_again(client, campaign, code):
+    questions = walk_to_questions(client, code)  # "this is me" → redirect → the questions, a GET
+    cookie = client.cookies["portal_visit"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/s/"
+    assert "no-store" in questions.headers["Cache-Control"]  # Back asks the server again, never a stored copy
+    reload = client.get(reverse("portal:answer"))  # a reload before submitting shows the questions again
+    assert reload.status_code == 200 and token_of(reload) == token_of(questions)
+    done = client.post(reverse("portal:answer"), {"token": token_of(questions), **CALM})
+    assert done.url == reverse("portal:done")
+    back = client.get(reverse("portal:answer"), follow=True)  # Back from the thank-you page
+    assert back.redirect_chain == [(reverse("portal:done"), 302)]
+    assert "谢谢".encode() in back.content and b'name="token"' not in back.content
+    assert ScreeningResult.objects.count() == 1
+
+
+def test_the_questions_page_without_a_visit_leads_to_the_start_page(client, campaign, code):
+    assert client.get(reverse("portal:answer")).url == reverse("portal:start")
+    client.cookies["portal_visit"] = "1:2:forged"
+    assert "重新输入".encode() in client.get(reverse("portal:answer")).content
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,8 +9,9 @@ from roster.models import School, Student, User
 
 class Command(BaseCommand):
     help = (
-        "Issue one-time screening access codes for the enrolled students of a school, a grade or a class. A student's "
-        "earlier unused code stops working. Codes are credentials: they are printed only with --show."
+        "Issue one-time screening access codes for the enrolled students of a school, a grade or a class who have no "
+        "working code and have not answered yet; codes already printed keep working (run it again safely). Codes are "
+        "credentials: they are printed only with --show."
     )
 
     def add_arguments(self, parser):
@@ -41,7 +42,13 @@ class Command(BaseCommand):
             codes = access_codes_issue(actor=actor, students=students)
         except PermissionDenied as error:
             raise CommandError(f"Nothing issued: {error}") from None
-        self.stdout.write(self.style.SUCCESS(f"Issued {len(codes)} access codes for {school_obj.code} {school_obj}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Issued {len(codes)} access codes for {school_obj.code} {school_obj}: {len(codes)} new slips; "
+                f"{codes.already_live} students already have a working code (not changed); "
+                f"{codes.answered} already answered."
+            )
+        )
         if xlsx:
             Path(xlsx).write_bytes(access_code_list_xlsx(codes))
             self.stdout.write(f"Wrote {xlsx} (it contains the codes: hand it to the class teachers, not by chat).")
