@@ -6,7 +6,12 @@ drawn by the browser or by WeasyPrint with the font the PDF embeds. matplotlib's
 layout; its "glyph missing" warnings for CJK on machines without a CJK font are silenced for that reason.
 
 Pure drawing: callers pass numbers they may show (already suppressed where small cells must not appear): a value
-given as text is a hidden count's mark ("<5", "*"), written where its bar would stand, its bar not drawn.
+given as text is a hidden count's mark ("<5", "*"), written where its bar would stand, its bar not drawn. A report's
+chart with no bar to draw (every count hidden) is not drawn at all (has_bars): the page says why in its place.
+
+Styles are SVG presentation attributes (fill="…"), not matplotlib's style="…" and `<style>*{…}</style>`: WeasyPrint
+reads an inline SVG's style attributes as the page's CSS and warned about each SVG property there (some 190 lines a
+PDF), and the `*` rule of an SVG inside a page applied to the whole page.
 May import: nothing of ours.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -27,7 +33,7 @@ FONT_STACK = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuan
               "PingFang SC", "SimHei", "DejaVu Sans"]  # fmt: skip
 TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
 BAR_COLOUR = "#2e6b5e"
-CHART_VERSION = 3  # part of the cache key: raise it when the drawing changes
+CHART_VERSION = 4  # part of the cache key: raise it when the drawing changes
 # Every text drawn is plain text: a "$" in a school, campaign or instrument name is a dollar sign, not TeX maths
 # (which drew it as a formula, or raised on "$x_$" and failed every report of the district). matplotlib reads
 # `text.parse_math` when each text is created, inside _style(); nothing here ever hands text to LaTeX.
@@ -60,8 +66,41 @@ def _figure(width: float, height: float):
 def _svg(figure) -> SafeString:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
-    markup = buffer.getvalue()
+    markup = _presentation_attributes(buffer.getvalue())
     return mark_safe(markup[markup.index("<svg") :])  # noqa: S308 (markup made here, labels escaped by matplotlib)
+
+
+# SVG properties that are also presentation attributes: what matplotlib writes in its style="…" (a declaration of any
+# other property stays in a style attribute).
+PRESENTATION = frozenset({
+    "fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "stroke-opacity", "stroke-linejoin",
+    "stroke-linecap", "stroke-miterlimit", "stroke-dasharray", "stroke-dashoffset", "opacity", "text-anchor",
+    "font-size", "font-family", "font-style", "font-weight", "dominant-baseline", "alignment-baseline",
+})  # fmt: skip
+_STYLE_ATTRIBUTE = re.compile(r' style="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r'\s*<style type="text/css">\*\{([^}]*)\}</style>')
+
+
+def _attributes(declarations: str) -> str:
+    """`fill: #fff; stroke: #000` as ` fill="#fff" stroke="#000"` (values as matplotlib escaped them already)."""
+    attributes, rest = [], []
+    for declaration in declarations.split(";"):
+        name, _colon, value = (part.strip() for part in declaration.partition(":"))
+        if name in PRESENTATION and value:
+            attributes.append(f' {name}="{value}"')
+        elif name:
+            rest.append(f"{name}: {value}")
+    return "".join(attributes) + (f' style="{"; ".join(rest)}"' if rest else "")
+
+
+def _presentation_attributes(markup: str) -> str:
+    """matplotlib's styles as presentation attributes; its `*{…}` defaults (inherited properties: stroke-linejoin,
+    stroke-linecap) on the root element instead, below every element's own."""
+    defaults = _STYLE_ELEMENT.search(markup)
+    if defaults:
+        markup = markup[: defaults.start()] + markup[defaults.end() :]
+        markup = markup.replace("<svg ", "<svg" + _attributes(defaults.group(1)) + " ", 1)
+    return _STYLE_ATTRIBUTE.sub(lambda found: _attributes(found.group(1)), markup)
 
 
 def _unique_ids(markup: str) -> SafeString:
@@ -102,6 +141,12 @@ def _drawn(value) -> bool:
     return value is not None and not isinstance(value, str)
 
 
+def has_bars(series: Sequence[tuple[str, Sequence[float | str | None], str]]) -> bool:
+    """Whether a chart of these series would draw a bar: a shown value above zero. A report's chart without one (every
+    count of a small group hidden) is not drawn: empty axes (−0.04…0.04) say nothing."""
+    return any(_drawn(value) and value > 0 for _label, values, _colour in series for value in values)
+
+
 def _bar_chart(categories, series, *, title, ylabel, width, height) -> SafeString:
     figure = _figure(width, height)
     axes = figure.add_subplot()
@@ -129,15 +174,16 @@ def _bar_chart(categories, series, *, title, ylabel, width, height) -> SafeStrin
 def tier_bars(categories: Sequence[str], shares: dict[str, Sequence[float | str | None]], labels: dict[str, str],
               *, title: str = "", ylabel: str = "%") -> SafeString:  # fmt: skip
     """Tier shares per category (a row of the report, or a campaign), each tier in its colour; a hidden share given
-    as its count's mark ("<5", "*") is written in its bar's place."""
+    as its count's mark ("<5", "*") is written in its bar's place. "" where no bar would be drawn (see has_bars)."""
     series = [(labels[tier], shares[tier], TIER_COLOURS[tier]) for tier in shares]
-    return bar_chart(categories, series, title=title, ylabel=ylabel)
+    return bar_chart(categories, series, title=title, ylabel=ylabel) if has_bars(series) else mark_safe("")
 
 
 def histogram(values: Sequence[int | str], counts: Sequence[int | str | None], *, title: str = "", ylabel: str = "",
               hidden_label: str = "") -> SafeString:  # fmt: skip
     """Counts per score value; a hidden count, given as its mark ("<5", "*"), or as None marked `hidden_label`, is
-    not drawn and its mark is written in its bar's place."""
-    bars = [hidden_label if c is None else c for c in counts]
-    return bar_chart([str(v) for v in values], [("", bars, BAR_COLOUR)], title=title, ylabel=ylabel,
-                     height=2.4)  # fmt: skip
+    not drawn and its mark is written in its bar's place. "" where no bar would be drawn (see has_bars)."""
+    series = [("", [hidden_label if c is None else c for c in counts], BAR_COLOUR)]
+    if not has_bars(series):
+        return mark_safe("")
+    return bar_chart([str(v) for v in values], series, title=title, ylabel=ylabel, height=2.4)

@@ -72,7 +72,7 @@ def default_target_grades() -> list[int]:
 class Campaign(models.Model):
     """A screening round (测评批次): which instruments, scored with which pinned rule-set version, for whom, when."""
 
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("campaign name"), max_length=100)
     school_year = models.CharField(_("school year"), max_length=9, help_text=_("e.g. 2026-2027"))
     term = models.CharField(_("term"), max_length=8, choices=CampaignTerm.choices)
     instruments = models.ManyToManyField(Instrument, through="CampaignInstrument", verbose_name=_("instruments"))

@@ -49,7 +49,7 @@ class Distribution:
     title: str
     values: list[int]
     counts: list[int | str]  # a hidden count as its mark, "<k" or "*" (screening.suppression.mark)
-    chart: str = ""
+    chart: str = ""  # "": every count hidden, the page says so in its place
 
 
 @dataclass
@@ -91,8 +91,14 @@ class Insights:
     critical_items: list[CriticalItem] = field(default_factory=list)
     groups: list[GroupRow] = field(default_factory=list)
     trend: Trend | None = None
-    tier_chart: str = ""
+    tier_chart: str = ""  # "" with tier_rows: every share hidden, the page says so in its place
+    tier_rows: bool = False  # a row with students who completed: the tier chart's section shows
     suppressed: bool = False
+
+    @property
+    def any_distribution_drawn(self) -> bool:
+        """Whether a distribution has a chart; none: the section says once that the group is too small."""
+        return any(d.chart for d in self.distributions)
 
 
 def _answer(instrument: str, item: int) -> RawSQL:
@@ -341,8 +347,13 @@ def _bar(cell: int | str, share: float | None) -> float | str:
     return cell if isinstance(cell, str) else share
 
 
+def _tier_rows(report: Report) -> list[ReportRow]:
+    return [row for row in report.rows if row.tiers is not None and row.completed]
+
+
 def _tier_chart(report: Report) -> str:
-    rows = [row for row in report.rows if row.tiers is not None and row.completed]
+    """The tier shares of the rows; "" where there is no row, or where every share is hidden."""
+    rows = _tier_rows(report)
     if not rows:
         return ""
     # A hidden count's bar is not drawn: the table's mark for it is written in its place.
@@ -385,4 +396,5 @@ def report_insights(user, campaign: Campaign, report: Report, params) -> Insight
     insights.groups = _groups_shown(groups, group_names, cells)
     insights.trend = _trend(*trend, report, counts_cells) if trend is not None else None
     insights.tier_chart = _tier_chart(report)
+    insights.tier_rows = bool(_tier_rows(report))
     return insights

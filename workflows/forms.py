@@ -37,6 +37,13 @@ User = get_user_model()
 TEXT = {"rows": 4}
 
 
+class StaffChoiceField(forms.ModelChoiceField):
+    """A staff picker: each colleague by their name (their login only when the roster has no name)."""
+
+    def label_from_instance(self, obj) -> str:
+        return obj.get_short_name()
+
+
 class StepForm(forms.Form):
     def __init__(self, *args, case: Case, user, **kwargs):
         self.case, self.user = case, user
@@ -94,7 +101,7 @@ class StaffingForm(StepForm):
         super().__init__(*args, **kwargs)
         proposal = team_proposal(self.case)
         for seat in tier_rule(self.case.tier).seats:
-            self.fields[seat] = forms.ModelChoiceField(
+            self.fields[seat] = StaffChoiceField(
                 label=TeamSeat(seat).label, queryset=self._holders(seat), initial=proposal.get(seat)
             )
 
@@ -149,7 +156,7 @@ class PlanForm(StepForm):
             self.fields[f"measure_{i}"] = forms.CharField(
                 label=_("Measure %(n)s") % {"n": i}, required=i == 1, widget=forms.Textarea(attrs={"rows": 2})
             )
-            self.fields[f"responsible_{i}"] = forms.ModelChoiceField(
+            self.fields[f"responsible_{i}"] = StaffChoiceField(
                 label=_("Responsible for measure %(n)s") % {"n": i}, queryset=team, required=False
             )
 
@@ -315,8 +322,8 @@ class ReferralFeedbackForm(forms.Form):
 class HandOverForm(forms.Form):
     """A principal hands a leaving colleague's open tasks and team seats to a successor, in one action."""
 
-    leaver = forms.ModelChoiceField(label=_("Colleague leaving the role"), queryset=None)
-    successor = forms.ModelChoiceField(label=_("Successor"), queryset=None)
+    leaver = StaffChoiceField(label=_("Colleague leaving the role"), queryset=None)
+    successor = StaffChoiceField(label=_("Successor"), queryset=None)
 
     def __init__(self, *args, school, **kwargs):
         super().__init__(*args, **kwargs)
@@ -340,7 +347,7 @@ class HandOverForm(forms.Form):
 class ReviewFilterForm(forms.Form):
     """The auditor's filters on a case review: one person, a date range."""
 
-    person = forms.CharField(label=_("Person (username)"), max_length=150, required=False)
+    person = forms.CharField(label=_("Person (name or username)"), max_length=150, required=False)
     since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

@@ -42,7 +42,7 @@ from cases.models import (
 from cases.reasons import reason_display
 from roster import scoping
 from roster.auth_backends import role_permission
-from roster.models import RoleAssignment, School
+from roster.models import RoleAssignment, School, User
 from roster.roles import Role
 from screening.definitions import RiskTier
 from workflows import history_display
@@ -314,11 +314,12 @@ def timeline_steps(case: Case) -> list[TimelineEntry]:
 @dataclass(frozen=True)
 class ReviewEntry:
     when: datetime
-    who: str
+    who: str  # the person's name (their username when the roster has none); "" for the system
     kind: str  # "change" (a record's history), "step" (a workflow task) or "access" (the access log)
     what: str
     detail: str = ""
     reason: str = ""
+    login: str = ""  # their username, which the person filter also matches
 
     @property
     def kind_label(self) -> str:
@@ -370,8 +371,9 @@ EMERGENCY_ACCESS = _("Emergency access")
 def case_review(user, case: Case, *, person: str = "", since=None, until=None) -> list[ReviewEntry]:
     """Everything that happened to a case, for the district auditor: every change of its records with the fields
     changed (old → new, who, when, reason), its workflow steps, its emergency accesses (who, when, until, why) and
-    the access log (who read it, listed it or was refused), newest first; filtered by person (username) and date. A
-    query per record model, one for the steps, one for the emergency accesses, one for the log."""
+    the access log (who read it, listed it or was refused), newest first, each person by name; filtered by person
+    (name or username) and date. A query per record model, one for the steps, one for the emergency accesses, two
+    for the log (its entries, their actors' names)."""
     from roster.models import AccessLogEntry
 
     entries: list[ReviewEntry] = []
@@ -389,8 +391,8 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
             pending.append((len(entries), diffs))
             entries.append(
                 ReviewEntry(
-                    when=row.history_date, who=person_name(row.history_user), kind="change",
-                    what=f"{model._meta.verbose_name} {_CHANGE.get(row.history_type, '')}",
+                    when=row.history_date, who=person_name(row.history_user), login=_login(row.history_user),
+                    kind="change", what=f"{model._meta.verbose_name} {_CHANGE.get(row.history_type, '')}",
                     detail=str(RESTRICTED) if row.id in withheld else "",
                     reason=reason_display(row.history_change_reason or ""),
                 )
@@ -401,20 +403,26 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
         if diffs:
             entries[index] = replace(entries[index], detail=changes.render(diffs))
     for entry in timeline_steps(case):
-        entries.append(ReviewEntry(when=entry.when, who=entry.who_label, kind="step", what=entry.what,
-                                   detail=entry.detail))  # fmt: skip
+        entries.append(ReviewEntry(when=entry.when, who=entry.who_label, login=_login(entry.who), kind="step",
+                                   what=entry.what, detail=entry.detail))  # fmt: skip
     for grant in scoping.visible(user, EmergencyAccess).filter(case=case).select_related("user"):
         ends = timezone.localtime(grant.expires_at).strftime("%Y-%m-%d %H:%M")
         entries.append(
             ReviewEntry(
-                when=grant.granted_at, who=person_name(grant.user), kind="emergency", what=str(EMERGENCY_ACCESS),
+                when=grant.granted_at, who=person_name(grant.user), login=_login(grant.user), kind="emergency",
+                what=str(EMERGENCY_ACCESS),
                 detail=str(_("until %(until)s")) % {"until": ends}, reason=grant.reason,
             )
         )  # fmt: skip
-    for row in AccessLogEntry.objects.filter(_access_entries_q(case)).order_by("pk"):
+    log = list(AccessLogEntry.objects.filter(_access_entries_q(case)).order_by("pk"))
+    # The log keeps the actor's username only: their names, in one query.
+    names = dict(User.objects.filter(username__in={row.actor for row in log}).values_list("username", "name"))
+    names = {login: name.strip() for login, name in names.items() if name.strip()}
+    for row in log:
         entries.append(
             ReviewEntry(
-                when=row.at, who=row.actor, kind="access", what=str(row.get_action_display()),
+                when=row.at, who=names.get(row.actor) or row.actor, login=row.actor, kind="access",
+                what=str(row.get_action_display()),
                 detail=" · ".join(
                     part for part in (str(row.get_outcome_display()), _roles_label(row.roles), row.ip or "",
                                       row.request_id[:8]) if part
@@ -422,7 +430,7 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
             )
         )  # fmt: skip
     if person:
-        entries = [e for e in entries if e.who == person]
+        entries = [e for e in entries if person in (e.login, e.who)]
     if since:
         entries = [e for e in entries if timezone.localdate(e.when) >= since]
     if until:
@@ -432,7 +440,12 @@ def case_review(user, case: Case, *, person: str = "", since=None, until=None) -
 
 
 def person_name(user) -> str:
-    """A person as the review names them: their username (what the access log keeps), or "" for the system."""
+    """A person as the review names them: as every page does (`person`, which case_review's filter shadows)."""
+    return person(user)
+
+
+def _login(user) -> str:
+    """A person's username, which the review's person filter matches (what the access log keeps); "" for nobody."""
     return user.get_username() if user else ""
 
 

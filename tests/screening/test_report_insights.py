@@ -3,6 +3,7 @@ previous campaign, counted by hand; suppressed below the school level; the print
 Chinese with the font embedded."""
 
 import datetime
+import logging
 import re
 from collections import defaultdict
 
@@ -160,6 +161,69 @@ def test_the_pdf_is_legible_in_chinese_with_its_font_embedded(client, world, scr
     assert "完成情况报告" in text and world.school_a1.name in text
     assert AccessLogEntry.objects.filter(actor="centre_district_a", object_type="screening.report",
                                          action="export").exists()  # fmt: skip
+
+
+TOO_SMALL = "这个群体人数太少，为保护学生隐私不显示图表。"
+
+
+@pytest.fixture
+def small_class(world):
+    """Class 7-3 with 2 answers (one green, one red) of 3 invited: every count of its report is hidden."""
+    campaign = CampaignFactory(schools=[world.school_a1])
+    record(campaign, world.student_a1_3, "red")
+    record(campaign, StudentFactory(school_class=world.class_a1_3), "green")
+    StudentFactory(school_class=world.class_a1_3)
+    return campaign, {"school": world.school_a1.pk, "grade": 7, "class": world.class_a1_3.pk}
+
+
+@pytest.mark.parametrize("view", ["screening:report", "screening:report_print"])
+def test_a_class_whose_every_count_is_hidden_says_so_instead_of_drawing_empty_charts(client, world, small_class, view):
+    campaign, params = small_class
+    client.force_login(world.counselor_a1)
+    page = client.get(reverse(view, args=[campaign.pk]), params).content.decode()
+    assert "&lt;5" in page.split("report-chart")[0]  # the table still shows its marks
+    assert "<svg" not in page and "−0.04" not in page
+    assert page.split("report-chart")[1].split("</section>")[0].count(TOO_SMALL) == 1  # the tier chart's place
+    assert page.split("report-distributions")[1].split("</section>")[0].count(TOO_SMALL) == 1  # one for all scales
+
+
+@pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
+def test_the_pdf_of_a_class_whose_every_count_is_hidden_says_so_instead_of_drawing_empty_charts(
+    client, world, small_class
+):
+    campaign, params = small_class
+    client.force_login(world.counselor_a1)
+    text = first_page_text_if_legible(client.get(reverse("screening:report_pdf", args=[campaign.pk]), params).content)
+    assert "−0.04" not in text and "0.04" not in text
+    assert text.replace("\r\n", "").count(TOO_SMALL) == 2
+
+
+@pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
+def test_the_pdf_prints_each_tier_count_apart_from_its_share(client, world, screened):
+    """Grade 7: 7-5 has 5 green of 5 (100.0 %) and 0 of every other tier; side by side they read "5 100.0%"."""
+    campaign, _ = screened
+    client.force_login(world.counselor_a1)
+    response = client.get(
+        reverse("screening:report_pdf", args=[campaign.pk]), {"school": world.school_a1.pk, "grade": 7}
+    )
+    rows = first_page_text_if_legible(response.content).split("各行风险等级分布")[0]
+    assert "100.0%" in rows and "0.0%" in rows
+    assert "5 100.0%" not in rows and "0 0.0%" not in rows and "11 84.6%" not in rows  # each share on its own line
+
+
+@pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
+def test_making_a_report_pdf_with_charts_logs_almost_no_css_warnings(client, world, screened, caplog):
+    """It logged some 190 a PDF: WeasyPrint read the charts' SVG styles as the page's CSS."""
+    campaign, _ = screened
+    client.force_login(world.counselor_a1)
+    with caplog.at_level(logging.WARNING, logger="weasyprint"):
+        response = client.get(reverse("screening:report_pdf", args=[campaign.pk]),
+                              {"school": world.school_a1.pk, "grade": 7})  # fmt: skip
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    warned = [
+        r.getMessage() for r in caplog.records if r.name.startswith("weasyprint") and r.levelno >= logging.WARNING
+    ]
+    assert len(warned) < 5, warned
 
 
 def test_a_hidden_bar_of_the_tier_chart_carries_the_tables_mark_not_its_number(client, world):

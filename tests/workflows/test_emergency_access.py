@@ -225,7 +225,8 @@ def test_a_district_centre_breaks_the_glass_for_another_district_and_the_auditor
     review = client.get(CaseFlow.instance.reverse("case_review", args=[process.pk]))
     assert review.status_code == 200
     (entry,) = [e for e in review.context["entries"] if e.kind == "emergency"]
-    assert (entry.who, entry.reason, entry.when) == ("centre_district_a", REASON, grant.granted_at)
+    assert (entry.who, entry.reason, entry.when) == (world.centre_district_a.name, REASON, grant.granted_at)
+    assert entry.login == "centre_district_a"  # the person filter's key
 
 
 def test_the_case_list_offers_emergency_access_to_clinical_roles_only(client, world):

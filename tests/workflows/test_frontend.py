@@ -359,18 +359,18 @@ def test_the_district_auditor_reviews_a_case_reads_who_viewed_it_and_exports_it(
     assert response.status_code == 200
     rows = response.context["entries"]
     readers = {e.who for e in rows if e.kind == "access"}
-    assert {"counselor_a1", "auditor_district_a"} <= readers
+    assert {world.counselor_a1.name, world.auditor_district_a.name} <= readers  # by name (issue 18)
     changed = [e for e in rows if e.kind == "change" and "→" in e.detail]
     assert any("黄色" in e.detail or "分诊：黄色" in e.reason for e in changed + rows)  # in the reader's language
     only_counselor = client.get(review, {"person": "counselor_a1"}).context["entries"]
-    assert only_counselor and {e.who for e in only_counselor} == {"counselor_a1"}
+    assert only_counselor and {e.who for e in only_counselor} == {world.counselor_a1.name}
     export = client.get(review, {"format": "xlsx"})
     assert export["Content-Type"].startswith("application/vnd.openxmlformats")
     sheet = openpyxl.load_workbook(io.BytesIO(export.content)).active
     cells = [[c.value for c in row] for row in sheet.iter_rows()]
     assert len(cells[0]) == 6 and cells[0][1] == "办理人"  # When, Who, Kind, What, Detail, Reason
-    assert ["counselor_a1", "访问"] in [row[1:3] for row in cells[1:]]  # the kind in words, not a code
-    assert any("心理教师" in (row[4] or "") for row in cells[1:] if row[1] == "counselor_a1")  # the reader's role
+    assert [world.counselor_a1.name, "访问"] in [row[1:3] for row in cells[1:]]  # the kind in words, not a code
+    assert any("心理教师" in (row[4] or "") for row in cells[1:] if row[1] == world.counselor_a1.name)  # their role
     assert AccessLogEntry.objects.filter(actor="auditor_district_a", action="export", object_ids=str(case.pk)).exists()
     # Read-only: any POST is refused and logged; nothing changes.
     refused = client.post("/work/case/refer/", {"student_no": world.student_a1_5.student_no, "tier": "red",
