@@ -42,7 +42,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -107,24 +106,11 @@ class CriticalStudent(portal_load.Student):
 
 
 def load_process(codes, plan, threads, deadline, queue) -> None:
-    """portal_load.load_process with CriticalStudent: `threads` students at a time until the deadline."""
-    lock, log, submits, position = threading.Lock(), [], [], [0]
-
-    def run(seed):
-        student = CriticalStudent(log, random.Random(seed), plan, submits)
-        while time.time() < deadline:
-            with lock:
-                if position[0] >= len(codes):
-                    return
-                code = codes[position[0]]
-                position[0] += 1
-            student.answer(code)
-
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    """portal_load's load with CriticalStudent: `threads` students at a time until the deadline."""
+    log, submits = [], []
+    portal_load.students_answer(
+        codes, threads, deadline, lambda seed: CriticalStudent(log, random.Random(seed), plan, submits)
+    )
     queue.put((log, submits))
 
 

@@ -165,10 +165,18 @@ class Student:
 
 
 def load_process(codes: list[str], threads: int, deadline: float, queue) -> None:
-    lock, log, position = threading.Lock(), [], [0]
+    log = []
+    students_answer(codes, threads, deadline, lambda seed: Student(log, random.Random(seed)))
+    queue.put(log)
+
+
+def students_answer(codes: list[str], threads: int, deadline: float, student_for) -> None:
+    """`threads` students at a time (each made by `student_for(seed)`) take the next code until none is left or the
+    deadline passes."""
+    lock, position = threading.Lock(), [0]
 
     def run(seed):
-        student = Student(log, random.Random(seed))
+        student = student_for(seed)
         while time.time() < deadline:
             with lock:
                 if position[0] >= len(codes):
@@ -182,7 +190,6 @@ def load_process(codes: list[str], threads: int, deadline: float, queue) -> None
         w.start()
     for w in workers:
         w.join()
-    queue.put(log)
 
 
 def serve(args, env) -> subprocess.Popen:
