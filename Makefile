@@ -25,10 +25,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The suite runs on every core (pytest-xdist); PYTEST_WORKERS=0 runs it in one process (e.g. for --pdb).
+# Quicker local runs: make test PYTEST_ARGS="-m 'not browser and not slow'", or PYTEST_ARGS=--reuse-db.
+PYTEST_WORKERS ?= auto
 test: $(STAMP) messages
 	DJANGO_SETTINGS_MODULE=config.test_settings $(MANAGE) makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # DEBUG=1 gives a per-checkout secret key and serves static files; never use this for a real deployment.
 demo: export DEBUG = 1

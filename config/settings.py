@@ -14,6 +14,8 @@ Environment variables (all optional in development, see README):
   TRUSTED_PROXY_COUNT  how many reverse proxies in front append to X-Forwarded-For (default 0: the header is
                     ignored and the client is REMOTE_ADDR; 1 behind one nginx).
   ROSTER_IMPORT_KEEP_HOURS  how long an uploaded roster file waits for its confirmation (default 24).
+  EXPORT_BACKGROUND_ROWS, EXPORT_KEEP_HOURS, EXPORT_ROOT  exports above this many rows run in the task worker;
+                    their files are kept this many hours (default 5000, 24) in this folder (default var/exports).
   EMERGENCY_ACCESS_HOURS  how long an emergency ("break the glass") access to a case lasts (default 24).
   REPORT_MIN_CELL         reports below school level show counts of fewer students as "<N" (default 5).
   EMERGENCY_ACCESS_DAILY_LIMIT  emergency-access attempts one person may make in 24 hours (default 5).
@@ -155,6 +157,7 @@ TEMPLATES = [
                 "roster.context_processors.notifications",  # unread count in the top bar (lazy)
                 "roster.context_processors.duty_roster",  # the duty-roster link in the top bar (no query)
                 "workflows.context_processors.case_work",  # the inbox link in the top bar (lazy)
+                "workflows.context_processors.site_nav",  # the one header's links, on every page (lazy)
             ],
         },
     },
@@ -368,6 +371,15 @@ ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
 # file not confirmed, or a failed import not run again, within these hours is deleted by the daily sweep
 # (roster.import_jobs.sweep_abandoned_imports), which also removes upload temporary files left that long.
 ROSTER_IMPORT_KEEP_HOURS = env_int("ROSTER_IMPORT_KEEP_HOURS", 24)
+# An export (a ledger's XLSX) of more rows than this is written by the task worker, with a progress page and a
+# notification when it is ready (roster.exports); smaller ones are answered at once. A city's key-help ledger took
+# about 2 s in the request (issue 18); 2,000 rows write in about 0.6 s on one core.
+EXPORT_BACKGROUND_ROWS = env_int("EXPORT_BACKGROUND_ROWS", 2000)
+# A finished export (named students' cases) can be downloaded for these hours, then the hourly sweep deletes it.
+EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)
+# Finished exports, outside STATIC_ROOT and never served by the web server (roster.views_exports hands them over).
+# The web server and the task worker must share this folder.
+EXPORT_ROOT = os.environ.get("EXPORT_ROOT") or str(BASE_DIR / "var" / "exports")
 # Reports below the school level show a count of fewer than this many students as "<5" (screening.suppression).
 REPORT_MIN_CELL = env_int("REPORT_MIN_CELL", 5)
 # "Break the glass": how long an emergency access to a case outside one's scope lasts (cases.EmergencyAccess).

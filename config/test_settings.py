@@ -18,6 +18,8 @@ if not REDIS_URL:  # noqa: F405
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The access log's anchor file (roster.audit): one per test run, removed after each test (tests/conftest.py).
 AUDIT_ANCHOR_FILE = os.path.join(tempfile.gettempdir(), f"xinqiao-test-audit-anchor-{os.getpid()}.log")
+# Background exports (roster.exports) write their files here, never into the checkout's var/.
+EXPORT_ROOT = os.path.join(tempfile.gettempdir(), f"xinqiao-test-exports-{os.getpid()}")
 SECURE_SSL_REDIRECT = False
 # Sign-in lockout (django-axes) stays on: its backend needs the request, so tests sign in by posting the login form,
 # or with client.force_login(); client.login() passes no request and is refused (pass request=HttpRequest()).

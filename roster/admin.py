@@ -7,13 +7,14 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from roster import admin_staff, audit, scoping, services
+from roster import admin_staff, audit, scoping, selectors, services
 from roster.admin_access import issue_access_codes_action
 from roster.admin_scoped import ScopedAdminMixin
 from roster.masking import mask_name, mask_phone
@@ -33,10 +34,31 @@ from roster.models import (
 from roster.resources import SchoolClassResource, StaffResource, StudentResource
 from roster.roles import ROLE_LEVEL, Level, Role
 from roster.spreadsheets import safe_cell
+from roster.stages import SchoolStage, grades_text
 
 
 class ScopedAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
     list_per_page = 50
+
+
+def grade_filter(lookup: str) -> type[admin.SimpleListFilter]:
+    """A grade filter offering the grades the user's schools have (their stages), those of the chosen school once
+    one is chosen: Django's own would list every grade stored anywhere, a primary school's list offering grade 11."""
+
+    class GradeFilter(admin.SimpleListFilter):
+        title = _("grade")
+        parameter_name = lookup
+
+        def lookups(self, request, model_admin):
+            school = request.GET.get("school__id__exact", "")
+            grades = selectors.grades_offered_for(request.user, school_id=int(school) if school.isdigit() else None)
+            return [(str(g), gettext("Grade %(grade)d") % {"grade": g}) for g in grades]
+
+        def queryset(self, request, queryset):
+            value = self.value()
+            return queryset.filter(**{lookup: int(value)}) if value and value.isdigit() else queryset
+
+    return GradeFilter
 
 
 class _FormulaSafe:
@@ -88,10 +110,25 @@ class DistrictAdmin(ScopedAdmin):
 
 @admin.register(School)
 class SchoolAdmin(ScopedAdmin):
-    list_display = ["code", "name", "campus", "district"]
+    list_display = ["code", "name", "campus", "stage", "district"]
     list_select_related = ["district"]
-    list_filter = [("district", RelatedOnlyFieldListFilter)]
+    list_filter = [("district", RelatedOnlyFieldListFilter), "stage"]
     search_fields = ["code", "name"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        field = form.base_fields.get("stage")
+        if field is None:
+            return form
+        field.help_text = "; ".join(
+            gettext("%(stage)s: grades %(grades)s") % {"stage": label, "grades": grades_text(stage)}
+            for stage, label in SchoolStage.choices
+        )
+        if obj is None:
+            # A new school's stage is chosen, not left at the permissive default: it decides which grades it has.
+            field.choices = [("", "---------"), *SchoolStage.choices]
+            field.initial = ""
+        return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "district":
@@ -104,7 +141,7 @@ class SchoolClassAdmin(ScopedExportMixin, ScopedAdmin):
     resource_classes = [SchoolClassResource]
     actions = [issue_access_codes_action]
     list_display = ["__str__", "school", "homeroom_teacher", "student_count"]
-    list_filter = ["grade", ("school", RelatedOnlyFieldListFilter)]
+    list_filter = [grade_filter("grade"), ("school", RelatedOnlyFieldListFilter)]
 
     def get_queryset(self, request):
         homerooms = RoleAssignment.objects.filter(role=Role.HOMEROOM_TEACHER).select_related("user")
@@ -150,7 +187,7 @@ class StudentAdmin(ScopedExportMixin, ScopedAdmin):
     reads_logged = True  # names, guardians' phones
     list_display = ["student_no", "masked_name", "gender", "school_class", "school", "status", "masked_phone"]
     list_select_related = ["school", "school_class"]
-    list_filter = ["status", "gender", "school_class__grade", ("school", RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "gender", grade_filter("school_class__grade"), ("school", RelatedOnlyFieldListFilter)]
     search_fields = ["student_no", "=name"]
     filter_horizontal = ["special_groups"]
 

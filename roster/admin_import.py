@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -20,7 +21,7 @@ from roster.import_jobs import (
     import_template,
 )
 from roster.importing import COLUMNS
-from roster.models import ImportJob, ImportKind, ImportStatus, School, Student, User
+from roster.models import ImportJob, ImportKind, ImportStatus, RoleAssignment, School, SchoolClass, Student, User
 from roster.uploads import FileRefused, check_upload
 
 
@@ -51,6 +52,49 @@ class ImportUploadForm(forms.Form):
         return upload
 
 
+PREVIEW_PAGE = 50
+
+
+def _preview_labels() -> dict[str, str]:
+    """Preview column → its label in the reader's language (the stored rows hold only the keys)."""
+    student, staff = Student._meta, User._meta
+    labels = {name: student.get_field(name).verbose_name for name in _STUDENT_LABELLED}
+    return {
+        **labels,
+        "school_code": School._meta.get_field("code").verbose_name,
+        "class": SchoolClass._meta.verbose_name,
+        "staff_no": staff.get_field("staff_no").verbose_name,
+        "phone": staff.get_field("phone").verbose_name,
+        "role": RoleAssignment._meta.get_field("role").verbose_name,
+    }
+
+
+_STUDENT_LABELLED = [
+    "student_no", "name", "gender", "birth_date", "guardian_name", "guardian_phone", "special_groups", "status"
+]  # fmt: skip
+
+
+def _preview_context(request, preview: dict, report: dict) -> dict:
+    """The rows to be added and changed, a page of each (?added=N, ?changed=N), with their columns' labels."""
+    if not preview:
+        return {"preview": None}
+    labels = _preview_labels()
+    added = Paginator(preview.get("added", []), PREVIEW_PAGE).get_page(request.GET.get("added"))
+    changed = Paginator(preview.get("changed", []), PREVIEW_PAGE).get_page(request.GET.get("changed"))
+    for row in changed:
+        row["shown"] = [(labels.get(column, column), old, new) for column, old, new in row["changes"]]
+    return {
+        "preview": preview,
+        "preview_columns": [labels.get(c, c) for c in preview.get("columns", [])],
+        "added_page": added,
+        "changed_page": changed,
+        "added_cut": report.get("new", 0) > len(preview.get("added", [])),
+        "changed_cut": report.get("updated", 0) > len(preview.get("changed", [])),
+        "added_shown": len(preview.get("added", [])),
+        "changed_shown": len(preview.get("changed", [])),
+    }
+
+
 def may_import(user) -> bool:
     return scoping.may_change_some(user, Student) or scoping.may_change_some(user, User)
 
@@ -63,7 +107,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     change_form_template = "admin/roster/importjob/detail.html"
 
     def get_queryset(self, request):
-        return scoping.visible(request.user, super().get_queryset(request)).defer("content")
+        return scoping.visible(request.user, super().get_queryset(request)).defer("content", "preview")
 
     def has_module_permission(self, request):
         return self.admin_site.has_permission(request) and may_import(request.user)
@@ -132,7 +176,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             return redirect(request.path)
         report = job.report or {}
         expired = import_job_expired(job)
+        preview = job.preview if job.status == ImportStatus.CHECKED and not expired else {}
         context = {
+            **_preview_context(request, preview, report),
             **self.admin_site.each_context(request),
             "title": str(job),
             "job": job,

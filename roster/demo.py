@@ -17,16 +17,18 @@ from django.db import transaction
 from roster import services
 from roster.models import City, Gender, School, SchoolClass, SpecialGroup, Student, User
 from roster.roles import Role
+from roster.stages import SchoolStage
 
 DEMO_PASSWORD = "demo-pass-2026"  # printed with the logins; demo databases only (seed_demo refuses without DEBUG)
 CITY_NAME, CITY_CODE = "示范市", "990100"
 DISTRICTS = [("东湖区", "990101"), ("西山区", "990102"), ("南溪县", "990121")]
-# (name suffix, grades screened, classes per grade); four schools a district: two primary, one junior, one senior.
+# (name suffix, stage, grades screened, classes per grade); four schools a district: two primary, one junior, one
+# senior.
 SCHOOL_KINDS = [
-    ("第一小学", (4, 5, 6), 4),
-    ("实验小学", (4, 5, 6), 4),
-    ("第一初级中学", (7, 8), 6),
-    ("高级中学", (10, 11), 6),
+    ("第一小学", SchoolStage.PRIMARY, (4, 5, 6), 4),
+    ("实验小学", SchoolStage.PRIMARY, (4, 5, 6), 4),
+    ("第一初级中学", SchoolStage.JUNIOR, (7, 8), 6),
+    ("高级中学", SchoolStage.SENIOR, (10, 11), 6),
 ]
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
@@ -127,9 +129,12 @@ def build_demo_district(*, seed: int = 2026, students_per_class: int = 42) -> De
         staff("district_centre" if first else f"d{d_index}_centre", Role.DISTRICT_CENTRE, district)
         staff("district_auditor" if first else f"d{d_index}_auditor", Role.DISTRICT_AUDITOR, district)
 
-        for s_index, (suffix, grades, classes_per_grade) in enumerate(SCHOOL_KINDS, start=1):
+        for s_index, (suffix, stage, grades, classes_per_grade) in enumerate(SCHOOL_KINDS, start=1):
             school = services.school_create(
-                district=district, code=f"{division_code}{s_index:04d}", name=f"{district_name[:2]}{suffix}"
+                district=district,
+                code=f"{division_code}{s_index:04d}",
+                name=f"{district_name[:2]}{suffix}",
+                stage=stage,
             )
             schools += 1
             showcase = first and s_index == 1

@@ -22,9 +22,11 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from roster.importing import COLUMNS, ImportRequest, detect_kind, run_import
-from roster.models import ImportJob, ImportStatus, School, User
+from roster.importing import COLUMNS, STAFF_ROLE_LABELS, STATUS_LABELS, ImportRequest, detect_kind, run_import
+from roster.models import ImportJob, ImportStatus, School, SpecialGroup, StudentStatus, User
+from roster.roles import Role
 from roster.spreadsheets import xlsx_bytes
+from roster.stages import STAGE_ALIASES, SchoolStage, grades_text
 from roster.uploads import upload_temp_files_sweep
 
 logger = logging.getLogger(__name__)
@@ -150,7 +152,7 @@ def sweep_abandoned_imports(now: datetime | None = None) -> str:
         expired += _expire(job_id, cutoff=cutoff, now=now)
     emptied = (
         ImportJob.objects.filter(status__in=[ImportStatus.DONE, ImportStatus.REFUSED]).exclude(content=b"")
-        .update(content=b"")
+        .update(content=b"", preview={})
     )  # fmt: skip
     files = upload_temp_files_sweep(older_than=cutoff)
     logger.info("roster import sweep: %s expired, %s emptied, %s temporary files", expired, emptied, files)
@@ -173,6 +175,7 @@ def _expire(job_id: int, *, cutoff: datetime, now: datetime) -> int:
     ImportJob.objects.filter(pk=job_id).update(
         status=ImportStatus.FAILED,
         content=b"",
+        preview={},
         finished_at=job.finished_at or now,
         report={**job.report, "expired": True, "expired_at": now.isoformat(), "status_before": job.status},
     )
@@ -233,6 +236,8 @@ def import_job_run(job_id: int, *, write: bool, background: bool) -> ImportJob:
         error_count=len(report.error_lines),
         report={"language": job.report.get("language", ""), **report.as_dict()},
         finished_at=timezone.now() if final in (ImportStatus.DONE, ImportStatus.REFUSED) else None,
+        # The preview's rows (names among them) only while the import waits for confirmation.
+        preview=report.preview() if final == ImportStatus.CHECKED else {},
         # Done or refused: the report is all that is needed from now on, not a school's roster.
         **({"content": b""} if final in (ImportStatus.DONE, ImportStatus.REFUSED) else {}),
     )
@@ -246,8 +251,57 @@ def import_error_report_xlsx(job: ImportJob) -> bytes:
     return xlsx_bytes([(_("Errors"), [_("Line"), _("Column"), _("Value"), _("Reason")], rows)])
 
 
+# The example's school code matches no school: a row copied from the example sheet into the roster is refused
+# ("Unknown school code"), never imported. (99: no province has it; 0000: no demo or real district does.)
+EXAMPLE_SCHOOL_CODE = "9900000001"
+EXAMPLE_ROWS = {
+    "students": [
+        EXAMPLE_SCHOOL_CODE, "七年级", "3班", "20260701", "张小明", "男", "2013-09-01", "张建国", "13800000000",
+        "留守儿童", "在读",
+    ],
+    "classes": [EXAMPLE_SCHOOL_CODE, "七年级", "3班"],
+    "staff": [EXAMPLE_SCHOOL_CODE, "T0012", "李明", "13900000000", "班主任", "七年级3班"],
+}  # fmt: skip
+
+
+def _allowed_values(kind: str) -> list[list[str]]:
+    """Rows of the template's allowed-values sheet: column, a value the import accepts, a note."""
+    headers = {c.field: c.header for c in COLUMNS[kind]}
+    rows: list[list[str]] = []
+    if kind == "students":
+        rows += [
+            [headers["gender"], "男", _("also M, male or 1")],
+            [headers["gender"], "女", _("also F, female or 2")],
+        ]
+        spellings: dict[str, list[str]] = {}
+        for spelling, value in STATUS_LABELS.items():
+            if not spelling.isascii() and spelling not in spellings.setdefault(value, []):
+                spellings[value].append(spelling)
+        for value, names in spellings.items():
+            note = _("left empty: enrolled") if value == StudentStatus.ACTIVE else ""
+            rows.append([headers["status"], names[0], "; ".join(filter(None, [" / ".join([*names[1:], value]), note]))])
+        for name in SpecialGroup.objects.values_list("name", flat=True):
+            rows.append([headers["special_groups"], name, _("several: separate them with 、")])
+    if kind == "staff":
+        for spelling, role in STAFF_ROLE_LABELS.items():
+            if not spelling.isascii():
+                rows.append([headers["role"], spelling, str(Role(role).label)])
+        rows.append([headers["class"], "七年级3班", _("homeroom teachers only; also 初一(3)班 or 7-3")])
+    if kind in ("students", "classes"):
+        stage_names = {stage: name for name, stage in reversed(STAGE_ALIASES.items())}  # the shortest name
+        for stage, label in SchoolStage.choices:
+            grades = _("grades %(grades)s") % {"grades": grades_text(stage)}
+            note = grades if str(label) == stage_names[stage] else f"{grades}; {label}"
+            rows.append([_("School stage (学段)"), stage_names[stage], note])
+        rows.append(
+            [headers["grade"], "1–12", _("also 七年级, 初一, 高一 …; only the grades of the school's stage (above)")]
+        )
+    return rows
+
+
 def import_template(kind: str, fmt: str) -> tuple[bytes, str, str]:
-    """The template a school fills in: headers in Chinese (English names also accepted), and instructions."""
+    """The template a school fills in: headers in Chinese (English names also accepted), instructions, an example on
+    its own sheet (only the first sheet is read: an example left in is never imported), and the allowed values."""
     columns = COLUMNS[kind]
     header = [c.header for c in columns]
     if fmt == "csv":
@@ -259,7 +313,9 @@ def import_template(kind: str, fmt: str) -> tuple[bytes, str, str]:
     data = xlsx_bytes(
         [
             (_("Roster"), header, []),
+            (_("Example"), header, [EXAMPLE_ROWS[kind], [], [_("An example only: the import reads the first sheet.")]]),
             (_("How to fill in"), [_("Column"), _("English name"), _("Required"), _("Also accepted")], notes),
+            (_("Allowed values"), [_("Column"), _("Value"), _("Notes")], _allowed_values(kind)),
         ]
     )
     content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -25,8 +25,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from roster import scoping
+from roster.masking import mask_name, mask_phone
 from roster.models import (
     LEVEL_FIELD,
+    Gender,
     RoleAssignment,
     School,
     SchoolClass,
@@ -50,9 +52,11 @@ from roster.normalize import (
     parse_special_groups,
 )
 from roster.roles import ROLE_LEVEL, Role
+from roster.stages import grade_outside_stage_message
 from roster.uploads import FileRefused, check_upload, rows_within_limit
 
 BATCH_SIZE = 2000
+PREVIEW_ROWS = 500  # ten pages of the preview: enough to check a file by eye, small enough to store
 MAX_STORED_ERRORS = 5000  # the count stays exact; the stored list is capped to keep the job row small
 
 
@@ -186,6 +190,15 @@ def map_headers(header_row: list, columns: list[Column], *, school_given: bool) 
 # --- Reports --------------------------------------------------------------------------------------------------
 
 
+def _shown(value) -> str:
+    """A value as the preview shows it: text, dates as 2013-03-05, nothing as empty; NUL removed (jsonb)."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value).replace("\x00", "")[:100]
+
+
 @dataclass
 class RowError:
     line: int
@@ -211,6 +224,24 @@ class ImportReport:
     changes: list[dict] = field(default_factory=list)  # a sample for the preview
     refused: str = ""
     written: bool = False
+    # The first PREVIEW_ROWS rows to be added and changed, with their values, for the preview page (stored apart from
+    # the report, and only while the file is kept: roster.import_jobs).
+    preview_columns: list[str] = field(default_factory=list)
+    added: list[dict] = field(default_factory=list)
+    changed: list[dict] = field(default_factory=list)
+    masked: bool = False  # identifiers shown masked: the importer has no role at the school (scoping)
+
+    def preview_add(self, line: int, values: list) -> None:
+        if len(self.added) < PREVIEW_ROWS:
+            self.added.append({"line": line, "values": [_shown(v) for v in values]})
+
+    def preview_change(self, line: int, key: str, label: str, changes: list[tuple[str, object, object]]) -> None:
+        if len(self.changed) < PREVIEW_ROWS:
+            shown = [[column, _shown(old), _shown(new)] for column, old, new in changes]
+            self.changed.append({"line": line, "key": key, "label": label, "changes": shown})
+
+    def preview(self) -> dict:
+        return {"columns": self.preview_columns, "added": self.added, "changed": self.changed, "masked": self.masked}
 
     @property
     def valid(self) -> int:
@@ -361,6 +392,19 @@ class _Import:
                 kept.append((line, values))
         return kept
 
+    def refuse_grades_outside_stage(self, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+        """Rows whose grade the school's stage (roster.stages) does not have are row errors: a primary school gets
+        no 7年级N班 by a slip in the file."""
+        kept = []
+        for line, values in rows:
+            school = values["school"]
+            if values["grade"] in school.allowed_grades:
+                kept.append((line, values))
+                continue
+            message = grade_outside_stage_message(school=str(school), stage=school.stage, grade=values["grade"])
+            self.report.add_error(line, self.by_field["grade"], values["grade"], message)
+        return kept
+
     def refuse_duplicates(self, rows: list[tuple[int, dict]], key, column: Column, label) -> list[tuple[int, dict]]:
         first_line: dict = {}
         for line, values in rows:
@@ -430,7 +474,7 @@ class _ClassImport(_Import):
         }
 
     def check(self, rows):
-        rows = self.resolve_schools(rows)
+        rows = self.refuse_grades_outside_stage(self.resolve_schools(rows))
         return self.refuse_duplicates(
             rows,
             key=lambda v: (v["school"].pk, v["grade"], v["number"]),
@@ -440,9 +484,18 @@ class _ClassImport(_Import):
 
     def plan(self, rows, *, write: bool) -> None:
         wanted = {(v["school"].pk, v["grade"], v["number"]) for _, v in rows}
-        _, missing = _ensure_classes(wanted, write=write, actor=self.history_user(), reason=self.request.change_reason)
+        class_ids, missing = _ensure_classes(
+            wanted, write=write, actor=self.history_user(), reason=self.request.change_reason
+        )
         self.report.classes_created = self.report.new = missing
         self.report.unchanged = len(rows) - missing
+        if write:
+            return
+        self.report.preview_columns = ["school_code", "class"]
+        for line, v in rows:
+            if class_ids[(v["school"].pk, v["grade"], v["number"])] is None:
+                label = _("Grade %(grade)d, class %(number)d") % {"grade": v["grade"], "number": v["number"]}
+                self.report.preview_add(line, [v["school"].code, label])
 
 
 def _ensure_classes(wanted: set[tuple[int, int, int]], *, write: bool, actor, reason: str) -> tuple[dict, int]:
@@ -476,6 +529,7 @@ class _StudentImport(_Import):
         super().__init__(*args, **kwargs)
         groups = list(SpecialGroup.objects.all())
         self.groups = {g.code: g.pk for g in groups}
+        self.group_names = {g.pk: g.name for g in groups}
         self.vocabulary = {**{g.name: g.code for g in groups}, **{c: c for c in self.groups}}
 
     def clean_row(self, row: list, line: int) -> dict:
@@ -500,7 +554,7 @@ class _StudentImport(_Import):
         return values
 
     def check(self, rows):
-        rows = self.resolve_schools(rows)
+        rows = self.refuse_grades_outside_stage(self.resolve_schools(rows))
         return self.refuse_duplicates(
             rows,
             key=lambda v: (v["school"].pk, v["student_no"]),
@@ -516,8 +570,9 @@ class _StudentImport(_Import):
         )
         existing = self.existing_students({v["school"].pk for _, v in rows})
         has_groups = "special_groups" in self.index
+        shown = _StudentPreview(self, {v["school"].pk for _, v in rows})
         to_create, to_update, changed_groups = [], [], {}
-        for _line, v in rows:
+        for line, v in rows:
             key = (v["school"].pk, v["student_no"])
             class_id = class_ids.get((v["school"].pk, v["grade"], v["number"]))
             fields = {"school_class_id": class_id, "name": v["name"], "gender": v["gender"]}
@@ -529,6 +584,7 @@ class _StudentImport(_Import):
             if current is None:
                 student = Student(school_id=key[0], student_no=key[1], **fields)
                 to_create.append((student, groups or []))
+                shown.added(line, v, fields, groups or [])
                 continue
             pk, stored, stored_groups = current
             diff = {name: (stored[name], value) for name, value in fields.items() if stored[name] != value}
@@ -540,6 +596,7 @@ class _StudentImport(_Import):
             to_update.append((student, groups if groups_changed else sorted(stored_groups), list(diff)))
             if groups_changed:
                 changed_groups[pk] = groups
+            shown.changed(line, v, stored, diff, (sorted(stored_groups), groups) if groups_changed else None)
             if len(report.changes) < 50:
                 report.changes.append(
                     {"key": key[1], "fields": sorted(diff) + (["special_groups"] if groups_changed else [])}
@@ -612,6 +669,112 @@ class _StudentImport(_Import):
                 )
             ]
         )
+
+
+def _staff_preview(report: ImportReport, line: int, v: dict, user: User | None, *, changed: bool, has_role: bool):
+    """A staff row as the preview shows it; phone numbers masked (the list of staff shows them so too)."""
+    role = str(Role(v["role"]).label)
+    klass = (
+        _("Grade %(grade)d, class %(number)d") % {"grade": v["class"][0], "number": v["class"][1]} if v["class"] else ""
+    )
+    phone = mask_phone(v["phone"] or "")
+    if user is None:
+        report.preview_add(line, [v["school"].code, v["staff_no"], v["name"], phone, role, klass])
+        return
+    changes = []
+    if user.name != v["name"]:
+        changes.append(("name", user.name, v["name"]))
+    if v["phone"] is not None and user.phone != v["phone"]:
+        changes.append(("phone", mask_phone(user.phone), phone))
+    if not has_role:
+        changes.append(("role", "", f"{role} {klass}".strip()))
+    if changes:
+        report.preview_change(line, v["staff_no"], user.name, changes)
+
+
+class _StudentPreview:
+    """The rows a student import adds and changes, as the preview shows them: values as people read them (the class
+    as 7年级3班, genders and statuses by name), identifiers masked for an importer without a role at the school
+    (roster.scoping.identities_visible), as the student list would show them. Two queries, whatever the size."""
+
+    COLUMNS = [
+        "school_code", "class", "student_no", "name", "gender", "birth_date", "guardian_name", "guardian_phone",
+        "special_groups", "status",
+    ]  # fmt: skip
+    FIELD_COLUMN = {"school_class_id": "class"}  # stored field → preview column
+
+    def __init__(self, importer: _StudentImport, school_ids: set[int]):
+        self.importer, self.report = importer, importer.report
+        self.report.preview_columns = self.COLUMNS
+        self.group_names = importer.group_names
+        self.classes = {
+            pk: (grade, number)
+            for pk, grade, number in SchoolClass.objects.filter(school_id__in=school_ids).values_list(
+                "pk", "grade", "number"
+            )
+        }
+        actor = importer.request.actor
+        if actor is None or scoping.identities_visible_everywhere(actor):
+            self.identified = school_ids
+        else:
+            schools = School.objects.filter(pk__in=school_ids)
+            self.identified = set(scoping.identities_visible(actor, schools).values_list("pk", flat=True))
+        self.report.masked = self.identified != school_ids
+
+    def value(self, column: str, value, *, identified: bool):
+        if value in (None, ""):
+            return ""
+        if column == "class":
+            grade, number = value
+            return _("Grade %(grade)d, class %(number)d") % {"grade": grade, "number": number}
+        if column == "gender":
+            return Gender(value).label
+        if column == "status":
+            return StudentStatus(value).label
+        if column == "special_groups":
+            return "***" if not identified else "、".join(self.group_names[pk] for pk in value)
+        if identified:
+            return value
+        if column in ("name", "guardian_name"):
+            return mask_name(value)
+        if column == "guardian_phone":
+            return mask_phone(value)
+        return "***" if column == "birth_date" else value
+
+    def added(self, line: int, v: dict, fields: dict, groups: list[int]) -> None:
+        if len(self.report.added) >= PREVIEW_ROWS:
+            return
+        identified = v["school"].pk in self.identified
+        values = {
+            **fields,
+            "school_code": v["school"].code,
+            "class": (v["grade"], v["number"]),
+            "student_no": v["student_no"],
+            "special_groups": groups,
+            "status": fields.get("status") or StudentStatus.ACTIVE,
+        }
+        self.report.preview_add(line, [self.value(c, values.get(c), identified=identified) for c in self.COLUMNS])
+
+    def changed(self, line: int, v: dict, stored: dict, diff: dict, groups: tuple | None) -> None:
+        if len(self.report.changed) >= PREVIEW_ROWS:
+            return
+        identified = v["school"].pk in self.identified
+        changes = []
+        for name in STUDENT_FIELDS:  # in the file's column order, not the diff's
+            if name not in diff:
+                continue
+            old, new = diff[name]
+            column = self.FIELD_COLUMN.get(name, name)
+            if column == "class":
+                old, new = self.classes.get(old), (v["grade"], v["number"])
+            changes.append(
+                (column, self.value(column, old, identified=identified), self.value(column, new, identified=identified))
+            )
+        if groups is not None:
+            old, new = (self.value("special_groups", g, identified=identified) for g in groups)
+            changes.append(("special_groups", old, new))
+        label = self.value("name", stored["name"], identified=identified)
+        self.report.preview_change(line, v["student_no"], label, changes)
 
 
 # --- Staff ----------------------------------------------------------------------------------------------------
@@ -705,7 +868,8 @@ class _StaffImport(_Import):
                 "user_id", "role", *(f"{f}_id" for f in LEVEL_FIELD.values())
             )
         )
-        for _line, v in rows:
+        report.preview_columns = ["school_code", "staff_no", "name", "phone", "role", "class"]
+        for line, v in rows:
             key = (v["school"].pk, v["staff_no"])
             user = users.get(key)
             changed = user is not None and (
@@ -723,6 +887,7 @@ class _StaffImport(_Import):
             else:
                 report.updated += 1
             if not write:
+                _staff_preview(report, line, v, user, changed=changed, has_role=has_role)
                 continue
             if user is None:
                 user = users[key] = User(

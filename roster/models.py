@@ -1,16 +1,20 @@
 """The organisation tree (city → district → school → class), staff users with roles held at a node, students."""
 
+import os
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from roster.roles import ROLE_LEVEL, Level, Role, roles_at
+from roster.stages import SchoolStage, grade_outside_stage_message, grades_text, stage_grades
 
 validate_division_code = RegexValidator(
     r"^\d{6}$", _("An administrative division code is exactly 6 digits (e.g. 510402).")
@@ -36,7 +40,7 @@ def validate_school_code(code: str, district: "District | None") -> None:
 
 
 class City(models.Model):
-    name = models.CharField(_("name"), max_length=50)
+    name = models.CharField(pgettext_lazy("of a place or thing", "name"), max_length=50)
     division_code = models.CharField(_("division code"), max_length=6, unique=True, validators=[validate_division_code])
     history = HistoricalRecords()
 
@@ -51,7 +55,7 @@ class City(models.Model):
 
 class District(models.Model):
     city = models.ForeignKey(City, on_delete=models.PROTECT, related_name="districts", verbose_name=_("city"))
-    name = models.CharField(_("name"), max_length=50)
+    name = models.CharField(pgettext_lazy("of a place or thing", "name"), max_length=50)
     division_code = models.CharField(_("division code"), max_length=6, unique=True, validators=[validate_division_code])
     history = HistoricalRecords()
 
@@ -69,8 +73,14 @@ class School(models.Model):
 
     district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="schools", verbose_name=_("district"))
     code = models.CharField(_("school code"), max_length=20, unique=True)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("of a place or thing", "name"), max_length=100)
     campus = models.CharField(_("campus"), max_length=50, blank=True)
+    # The grades a school has follow from its stage (roster.stages); twelve-year refuses no grade, the safe default for
+    # a school created without one (migration 0011 inferred the stage of schools that existed before).
+    stage = models.CharField(
+        _("stage"), max_length=20, choices=SchoolStage.choices, default=SchoolStage.TWELVE_YEAR,
+        help_text=_("Decides which grades the school's classes may be in."),
+    )  # fmt: skip
     # School hours (roster.duty): empty means the district-wide default, settings.SCHOOL_HOURS_DEFAULT.
     day_starts = models.TimeField(_("school day starts"), null=True, blank=True)
     day_ends = models.TimeField(_("school day ends"), null=True, blank=True)
@@ -84,11 +94,33 @@ class School(models.Model):
     def __str__(self) -> str:
         return f"{self.name}（{self.campus}）" if self.campus else self.name
 
+    @property
+    def allowed_grades(self) -> range:
+        return stage_grades(self.stage)
+
     def clean(self) -> None:
         try:
             validate_school_code(self.code, self.district if self.district_id else None)
         except ValidationError as error:
             raise ValidationError({"code": error}) from None
+        if self.pk:
+            outside = sorted(
+                set(self.classes.exclude(grade__in=list(self.allowed_grades)).values_list("grade", flat=True))
+            )
+            if outside:
+                raise ValidationError(
+                    {
+                        "stage": _(
+                            "This school has classes in grade %(grades)s; the stage %(stage)s has grades "
+                            "%(allowed)s only."
+                        )
+                        % {
+                            "grades": "、".join(str(g) for g in outside),
+                            "stage": self.get_stage_display(),
+                            "allowed": grades_text(self.stage),
+                        }
+                    }
+                )
 
 
 class SchoolClass(models.Model):
@@ -110,6 +142,11 @@ class SchoolClass(models.Model):
 
     def __str__(self) -> str:
         return gettext("Grade %(grade)d, class %(number)d") % {"grade": self.grade, "number": self.number}
+
+    def clean(self) -> None:
+        if self.school_id and self.grade and self.grade not in self.school.allowed_grades:
+            message = grade_outside_stage_message(school=str(self.school), stage=self.school.stage, grade=self.grade)
+            raise ValidationError({"grade": message})
 
 
 class User(AbstractUser):
@@ -298,7 +335,7 @@ class SpecialGroup(models.Model):
     """A fixed vocabulary of special-circumstance tags (留守儿童, 单亲家庭, …), loaded by a data migration."""
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=30, unique=True)
+    name = models.CharField(pgettext_lazy("of a place or thing", "name"), max_length=30, unique=True)
 
     class Meta:
         verbose_name = _("special group")
@@ -400,6 +437,9 @@ class ImportJob(models.Model):
     processed_rows = models.PositiveIntegerField(_("rows done"), default=0)
     error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
     report = models.JSONField(_("report"), default=dict, blank=True)
+    # The first rows to be added and changed, with their values (names among them), for the preview: emptied with
+    # `content`, so the names stay no longer than the file; apart from `report` so that lists of jobs stay light.
+    preview = models.JSONField(_("preview rows"), default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("roster import")
@@ -408,6 +448,68 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.filename}"
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Writing")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+class ExportStorage(FileSystemStorage):
+    """Where finished exports are kept: settings.EXPORT_ROOT, outside the static and media roots, never served by
+    the web server; files are handed over only by roster.views_exports after the checks (roster.exports). Read
+    from the settings at each use (not once at start), so a test or a deployment may move it."""
+
+    def __init__(self):
+        super().__init__(base_url=None, file_permissions_mode=0o600)
+
+    @property
+    def base_location(self):
+        return settings.EXPORT_ROOT
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+
+def export_storage() -> ExportStorage:
+    return ExportStorage()
+
+
+class ExportJob(models.Model):
+    """A large export written by the task worker for one person: its filters, progress, file and expiry.
+
+    `kind` names an export registered in roster.exports by the app that owns it (e.g. workflows' ledgers); the
+    parameters are the filters as the page sent them, checked again against the requester's scope when the job runs.
+    """
+
+    kind = models.CharField(_("kind"), max_length=40)
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by"))
+    parameters = models.JSONField(_("filters"), default=dict, blank=True)
+    language = models.CharField(_("language"), max_length=10, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows done"), default=0)
+    file = models.FileField(_("file"), storage=export_storage, upload_to="%Y/%m", blank=True, max_length=200)
+    filename = models.CharField(_("file name"), max_length=200, blank=True)  # as the browser saves it
+    object_type = models.CharField(_("object type"), max_length=60, blank=True)
+    object_ids = models.TextField(_("object ids"), blank=True, editable=False)  # logged with every download
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"], name="export_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
 
 
 class AccessCode(models.Model):
@@ -616,7 +718,7 @@ class CalendarDay(models.Model):
     )
     date = models.DateField(_("date"))
     kind = models.CharField(_("kind"), max_length=16, choices=CalendarDayKind.choices)
-    name = models.CharField(_("name"), max_length=100, blank=True)
+    name = models.CharField(pgettext_lazy("of a place or thing", "name"), max_length=100, blank=True)
     history = HistoricalRecords()
 
     class Meta:

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from roster import scoping
 from roster.models import RoleAssignment, School, SchoolClass, Student, StudentStatus
 from roster.roles import Role
+from roster.stages import grades_for_stages
 
 
 def role_assignments_for(user) -> QuerySet[RoleAssignment]:
@@ -53,3 +54,12 @@ def class_overview_for(user) -> QuerySet[SchoolClass]:
 def student_counts_for(user) -> dict[str, int]:
     students = scoping.visible(user, Student)
     return students.aggregate(total=Count("pk"), active=Count("pk", filter=Q(status=StudentStatus.ACTIVE)))
+
+
+def grades_offered_for(user, *, school_id: int | None = None) -> list[int]:
+    """The grades that exist at the schools this user sees (by each school's stage), or at one of them: what a grade
+    filter or a campaign's target grades offer. One query."""
+    schools = scoping.visible(user, School)
+    if school_id is not None:
+        schools = schools.filter(pk=school_id)
+    return grades_for_stages(schools.order_by().values_list("stage", flat=True).distinct())

@@ -31,6 +31,7 @@ from roster.models import (
     User,
 )
 from roster.roles import ROLE_LEVEL, TWO_FACTOR_ROLES
+from roster.stages import SchoolStage
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,11 @@ def district_create(*, city: City, name: str, division_code: str) -> District:
 
 
 @transaction.atomic
-def school_create(*, district: District, code: str, name: str, campus: str = "") -> School:
+def school_create(
+    *, district: District, code: str, name: str, campus: str = "", stage: str = SchoolStage.TWELVE_YEAR
+) -> School:
     """Access: callers check scoping.parents_for_new(actor, School, ...). Validates the school-code rule."""
-    return _create_valid(School, district=district, code=code, name=name, campus=campus)
+    return _create_valid(School, district=district, code=code, name=name, campus=campus, stage=stage)
 
 
 @transaction.atomic

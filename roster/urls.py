@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from roster import two_factor, views, views_access, views_duty, views_notifications
+from roster import two_factor, views, views_access, views_duty, views_exports, views_notifications
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,9 @@ urlpatterns = [
     path("notifications/", views_notifications.notification_list, name="notifications"),
     path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
     path("notifications/read-all/", views_notifications.notification_read_all, name="notifications_read_all"),
+    path("exports/<int:pk>/", views_exports.export_job, name="export_job"),
+    path("exports/<int:pk>/progress/", views_exports.export_job_progress, name="export_job_progress"),
+    path("exports/<int:pk>/download/", views_exports.export_download, name="export_download"),
     path("duty/", views_duty.duty_index, name="duty"),
     path("duty/school/<int:pk>/", views_duty.duty_school, name="duty_school"),
     path("duty/school/<int:pk>/import/", views_duty.duty_import, name="duty_import"),

@@ -28,6 +28,7 @@ from roster.importing import FileRefused
 from roster.masking import mask_name
 from roster.models import School, Student
 from roster.uploads import check_upload
+from screening.import_mappings import AUTO, OURS, platform_choices, platforms
 from screening.models import Campaign, ScreeningResult
 from screening.resources import ScreeningResultResource, SpreadsheetFormat
 from screening.results_import import may_import_results, results_import_scope
@@ -46,8 +47,15 @@ def campaigns_for_import(user) -> QuerySet:
 
 class ResultsImportForm(ImportForm):
     campaign = forms.ModelChoiceField(label=_("Campaign"), queryset=Campaign.objects.none())
+    platform = forms.ChoiceField(
+        label=_("Source platform"),
+        choices=platform_choices,
+        initial=AUTO,
+        required=False,  # not chosen: told by the headers
+        help_text=_("Which system exported the file: its column names and answer codes are read accordingly."),
+    )
 
-    field_order = ["campaign", "resource", "import_file", "format"]
+    field_order = ["campaign", "platform", "resource", "import_file", "format"]
 
     def __init__(self, formats, resources, *, user, **kwargs):
         super().__init__(formats, resources, **kwargs)
@@ -86,11 +94,15 @@ class ResultsConfirmForm(ConfirmImportForm):
         if campaign is None:
             raise forms.ValidationError(_("This campaign is not one you may import results into."))
         cleaned["campaign"] = campaign
+        cleaned["platform"] = signed.get("platform") or AUTO
         return cleaned
 
     @staticmethod
-    def sign(user, import_file_name: str, campaign) -> str:
-        return signing.dumps({"user": user.pk, "file": import_file_name, "campaign": campaign.pk}, salt=CONFIRM_SALT)
+    def sign(user, import_file_name: str, campaign, platform: str = AUTO) -> str:
+        return signing.dumps(
+            {"user": user.pk, "file": import_file_name, "campaign": campaign.pk, "platform": platform},
+            salt=CONFIRM_SALT,
+        )
 
 
 @admin.register(ScreeningResult)
@@ -103,14 +115,15 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
     skip_admin_log = True  # 100,000 LogEntry rows would repeat what the history rows already record
     reads_logged = True
     list_per_page = 50
-    list_display = ["student_masked", "student_no", "school", "school_class", "campaign_name", "tier", "source",
-                    "submitted_at"]  # fmt: skip
+    list_display = ["student_masked", "student_no", "school", "school_class", "campaign_name", "tier",
+                    "platform_level_shown", "source", "submitted_at"]  # fmt: skip
     list_filter = ["tier", ("campaign", RelatedOnlyFieldListFilter), "source"]
     list_select_related = ["campaign", "student__school", "student__school_class"]
     search_fields = ["=student__student_no"]
     search_help_text = _("Search by exact student number.")
-    fields = ["campaign_name", "student_masked", "student_no", "school", "school_class", "tier", "rules_fired",
-              "scores_summary", "ruleset", "source", "submitted_at", "earlier_results"]  # fmt: skip
+    fields = ["campaign_name", "student_masked", "student_no", "school", "school_class", "tier",
+              "platform_level_shown", "platform_shown", "rules_fired", "scores_summary", "ruleset", "source",
+              "submitted_at", "earlier_results"]  # fmt: skip
     readonly_fields = fields
 
     # --- Permissions: readers see, importers import, nobody edits or deletes ---------------------------------
@@ -162,6 +175,18 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
     def school_class(self, obj):
         return obj.student.school_class
 
+    @admin.display(description=_("source platform"))
+    def platform_shown(self, obj):
+        if not obj.platform:
+            return "-"
+        mapping = platforms().get(obj.platform)
+        return mapping.label if mapping is not None else obj.platform
+
+    @admin.display(description=_("platform's warning level"))
+    def platform_level_shown(self, obj):
+        # The platform's own words, beside (never instead of) our tier.
+        return obj.platform_level or "-"
+
     @admin.display(description=_("rules that fired"))
     def rules_fired(self, obj):
         reasons = {rule.get("id"): rule.get("reason", {}) for rule in obj.ruleset.definition.get("rules", [])}
@@ -203,6 +228,10 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
 
     # --- Import: campaign + file → check (nothing written) → confirm -----------------------------------------
 
+    def get_import_context_data(self, **kwargs):
+        others = [mapping for mapping in platforms().values() if mapping.code != OURS]
+        return {**super().get_import_context_data(**kwargs), "platforms": others}
+
     def get_import_form_kwargs(self, request):
         return {**super().get_import_form_kwargs(request), "user": request.user}
 
@@ -213,14 +242,17 @@ class ScreeningResultAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
         initial = super().get_confirm_form_initial(request, import_form)
         if import_form is not None:
             initial["token"] = ResultsConfirmForm.sign(
-                request.user, os.path.basename(initial["import_file_name"]), import_form.cleaned_data["campaign"]
+                request.user,
+                os.path.basename(initial["import_file_name"]),
+                import_form.cleaned_data["campaign"],
+                import_form.cleaned_data.get("platform") or AUTO,
             )
         return initial
 
     def get_import_resource_kwargs(self, request, **kwargs):
         form = kwargs.get("form")
-        campaign = form.cleaned_data.get("campaign") if form is not None and hasattr(form, "cleaned_data") else None
-        return {"campaign": campaign}
+        cleaned = form.cleaned_data if form is not None and hasattr(form, "cleaned_data") else {}
+        return {"campaign": cleaned.get("campaign"), "platform": cleaned.get("platform") or AUTO}
 
     def get_import_data_kwargs(self, **kwargs):
         return {}

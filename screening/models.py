@@ -6,6 +6,7 @@ that pinned a version keeps scoring the same way and stored results are never si
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from screening.definitions import RiskTier
@@ -14,7 +15,7 @@ from screening.definitions import RiskTier
 class Instrument(models.Model):
     code = models.CharField(_("code"), max_length=20)
     version = models.PositiveIntegerField(_("version"))
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(pgettext_lazy("of a place or thing", "name"), max_length=200)
     source = models.TextField(_("source"))
     licence = models.TextField(_("licence"))
     definition = models.JSONField(_("definition"))
@@ -139,6 +140,11 @@ class ScreeningResult(models.Model):
         "roster.AccessCode", on_delete=models.PROTECT, null=True, blank=True, related_name="screening_result",
         verbose_name=_("access code"),
     )  # fmt: skip
+    # A result imported from another platform's export: which mapping read it (`screening.import_mappings`; blank for
+    # our own template and the portal) and the platform's own warning level as it wrote it. Kept beside our tier for
+    # comparison; our tier is always our scoring's, never this.
+    platform = models.CharField(_("source platform"), max_length=16, blank=True, default="")
+    platform_level = models.CharField(_("platform's warning level"), max_length=32, blank=True, default="")
     history = HistoricalRecords()
 
     class Meta:

@@ -1,9 +1,10 @@
 """django-import-export resource for results from other screening platforms.
 
-The resource describes the file (学校代码, 学号, one `<INSTRUMENT>_<n>` column per item of the campaign) and hands the
-whole table to `screening.results_import`, the same bulk service as `manage.py import_results`: rows are scored and
-tiered by the portal's code, limited to the importer's scope, and written with history in bulk. Row-by-row saving
-through import-export's own machinery would neither score nor scale to a city's 100,000 results.
+The resource describes our template's file (学校代码, 学号, one `<INSTRUMENT>_<n>` column per item of the campaign;
+other platforms' layouts come from their mappings, `screening.import_mappings`) and hands the whole table to
+`screening.results_import`, the same bulk service as `manage.py import_results`: rows are scored and tiered by the
+portal's code, limited to the importer's scope, and written with history in bulk. Row-by-row saving through
+import-export's own machinery would neither score nor scale to a city's 100,000 results.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from import_export.results import Error, Result, RowResult
 from tablib import Dataset
 
 from roster.importing import SCHOOL_CODE, FileRefused, ImportReport, read_table
+from screening.import_mappings import AUTO
 from screening.models import ScreeningResult
 from screening.results_import import STUDENT_NO, ResultsImport, import_result_table
 from screening.services import campaign_definitions
@@ -91,9 +93,9 @@ class ScreeningResultResource(resources.ModelResource):
         fields = ("school_code", "student_no")
         import_id_fields = ("school_code", "student_no")
 
-    def __init__(self, campaign=None, **kwargs):
+    def __init__(self, campaign=None, platform=AUTO, **kwargs):
         super().__init__(**kwargs)
-        self.campaign = campaign
+        self.campaign, self.platform = campaign, platform
         if campaign is not None:
             for code, instrument in campaign_definitions(campaign).instruments.items():
                 for item in instrument.items:
@@ -112,7 +114,7 @@ class ScreeningResultResource(resources.ModelResource):
             raise ValueError("ScreeningResultResource needs a campaign to import into")
         request = ResultsImport(
             campaign=self.campaign, data=b"", filename=kwargs.get("file_name") or "", actor=kwargs.get("user"),
-            dry_run=dry_run,
+            dry_run=dry_run, platform=self.platform,
         )  # fmt: skip
         table = [list(dataset.headers or []), *dataset]
         report = import_result_table(request, table)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from screening.definitions import Instrument, RiskTier, RuleSet
 
 
@@ -59,7 +61,9 @@ def asked_items(instrument: Instrument, answers: Mapping[int, str]) -> list[int]
 def _value(item, key: str | None) -> int:
     option = item.option(key) if key is not None else None
     if option is None:
-        raise AnswerError(f"item {item.number}: “{key}” is not one of its answers")
+        raise AnswerError(
+            _("item %(number)d: “%(key)s” is not one of its answers") % {"number": item.number, "key": key}
+        )
     return option.value
 
 
@@ -82,7 +86,10 @@ def score_instrument(
     asked = asked_items(instrument, given)
     missing = [n for n in asked if n not in given]
     if missing:
-        raise AnswerError(f"{instrument.code}: items {missing} are not answered")
+        raise AnswerError(
+            _("%(instrument)s: items %(items)s were asked but are not answered")
+            % {"instrument": instrument.code, "items": "、".join(map(str, missing))}
+        )
     # An answer to an item that was not asked (e.g. ASQ acuity after four 'no') is dropped, never scored.
     given = {n: key for n, key in given.items() if n in asked}
     scored = {}

@@ -6,6 +6,7 @@ Each class has one student: student_a1_3, student_a1_5, student_a2, student_b1, 
 """
 
 import io
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,13 +23,35 @@ from tests.factories.roster import (
     staff_with_role,
 )
 
+# The case fixtures (campaign, open_case) for every test module, beside the helpers it imports from there.
+pytest_plugins = ["tests.factories.cases"]
 
-@pytest.fixture(scope="session", autouse=True)
-def compiled_translations():
-    """Tests assert Chinese pages; compile the catalogs as `make` does, in case pytest runs on its own."""
-    from scripts.compile_messages import main
 
-    main()
+def pytest_configure(config):
+    """Tests assert Chinese pages; compile the catalogs as `make` does, in case pytest runs on its own. Only where the
+    tests are planned, never in an xdist worker: two workers would write the same .mo files while the other reads."""
+    if not hasattr(config, "workerinput"):
+        from scripts.compile_messages import main
+
+        main()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/e2e is `browser`; the benchmark smoke runs and every test on the seeded demo district
+    are `slow` (besides those marked by hand); a `postgres_only` test is skipped on any other database."""
+    from django.db import connection
+
+    here = Path(__file__).parent
+    e2e, benchmarks = here / "e2e", here / "benchmarks"
+    elsewhere = pytest.mark.skip(reason="needs a server database's concurrency: runs on PostgreSQL")
+    for item in items:
+        if e2e in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+        if benchmarks in item.path.parents or "demo_district" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+        if connection.vendor != "postgresql" and item.get_closest_marker("postgres_only"):
+            item.add_marker(elsewhere)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -99,8 +122,8 @@ def fresh_audit_anchor():
     Path(settings.AUDIT_ANCHOR_FILE).unlink(missing_ok=True)
 
 
-@pytest.fixture
-def world(db):
+def build_world() -> SimpleNamespace:
+    """The personas of the module docstring; the `world` fixture, or a module-scoped seed that needs them once."""
     w = SimpleNamespace()
     w.city = CityFactory(name="示范市", division_code="990100")
     w.district_a = DistrictFactory(city=w.city, name="东湖区", division_code="990101")
@@ -140,6 +163,11 @@ def world(db):
     w.counselor_a2 = staff_with_role(Role.PSYCHOLOGY_TEACHER, w.school_a2, username="counselor_a2")
     w.school_admin_b1 = staff_with_role(Role.SCHOOL_ADMIN, w.school_b1, username="school_admin_b1")
     return w
+
+
+@pytest.fixture
+def world(db):
+    return build_world()
 
 
 @pytest.fixture

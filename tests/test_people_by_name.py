@@ -6,8 +6,7 @@ from django.urls import reverse
 
 from cases import services as case_services
 from screening.services import result_record
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
+from tests.factories.screening import ANSWERS, CampaignFactory
 from workflows import forms, services
 from workflows.flows import CaseFlow
 

@@ -26,6 +26,10 @@ class WorkflowsConfig(AppConfig):
         from cases import alerts
 
         alerts.register_link_resolver(_alert_work_link)
+        # The ledgers' exports: a large one is written by the task worker (roster.exports keeps the jobs).
+        from workflows import ledger_exports
+
+        ledger_exports.register()
 
 
 def _alert_work_link(alert) -> str:

@@ -26,3 +26,14 @@ def case_work(request):
 
     return {"case_inbox_url": url("inbox"), "case_list_url": url("process_list"),
             "dashboard_url": SimpleLazyObject(dashboard)}  # fmt: skip
+
+
+def site_nav(request):
+    """The one site header's links and the section the page belongs to (workflows.navigation), lazy."""
+
+    from workflows import navigation
+
+    return {
+        "site_nav": SimpleLazyObject(lambda: navigation.site_nav_for(request)),
+        "nav_section": SimpleLazyObject(lambda: navigation.nav_section(request)),
+    }

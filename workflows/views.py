@@ -48,7 +48,6 @@ from workflows.flows import CaseFlow
 from workflows.models import CaseProcess, TaskClock
 
 OVERDUE = '<strong class="case-overdue" style="color:#c62828">{} · {}</strong>'
-TIER_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "orange": "#ef6c00", "red": "#c62828"}
 
 
 def _flow_url(name: str, *args) -> str:
@@ -89,9 +88,12 @@ def student_label(user, case) -> str:
 
 
 def tier_chip(tier: str, label: str):
+    # The badge colours are the palette's (static/css/palette.css, loaded by the task frontend too), which pairs each
+    # tier's background with a text colour of at least 4.5:1; the task pages do not load app.css's .tier rules.
     return format_html(
-        '<span class="case-tier" style="background:{};color:#fff;border-radius:10px;padding:1px 8px">{}</span>',
-        TIER_COLOURS.get(tier, "#757575"), label,
+        '<span class="case-tier tier-{0}" style="background:var(--tier-{0},#616e7c);color:var(--on-tier-{0},#fff);'
+        'border-radius:10px;padding:1px 8px">{1}</span>',
+        tier, label,
     )  # fmt: skip
 
 

@@ -10,23 +10,21 @@ May import: roster, screening, cases.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import openpyxl
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from openpyxl.cell import WriteOnlyCell
 
 from cases import access as case_access
 from cases import ledgers
@@ -34,14 +32,11 @@ from cases.models import Case, Consent, Decision
 from roster import audit
 from roster.masking import mask_name
 from roster.models import AccessAction
-from roster.spreadsheets import XLSX_TYPE, safe_cell
+from roster.views_exports import export_response
 from workflows.flows import CaseFlow
 from workflows.models import main_processes
 
 PAGE_SIZE = 50
-# Rows are read from the database in chunks of this many while the export is written (a city's ledger holds
-# tens of thousands): neither the rows nor the workbook are held whole in memory.
-EXPORT_CHUNK = 2000
 
 
 # --- Filters --------------------------------------------------------------------------------------------------------
@@ -305,44 +300,32 @@ def ledger_page(request, ledger: Ledger):
         "form": form, "page": page, "rows": shown, "headers": [c.label for c in ledger.columns],
         "export_url": reverse(f"reports:ledger_{ledger.name}_xlsx") + (f"?{query.urlencode()}" if query else ""),
         "show_district": len(form.fields["district"].queryset) > 1,
+        "export_background_rows": settings.EXPORT_BACKGROUND_ROWS,
     }  # fmt: skip
     return render(request, "reports/ledger.html", context)
 
 
+def kind_name(ledger: Ledger) -> str:
+    """The ledger's export kind (roster.exports; registered by workflows.ledger_exports)."""
+    return f"ledger_{ledger.name}"
+
+
+def ledger_parameters(ledger: Ledger, query) -> dict:
+    """The filters of a ledger's query string as an export job keeps them: one value each, the form's fields only."""
+    names = {*ledger.form.base_fields, "district", "school"}  # the last two are added per user
+    return {key: value for key, value in query.items() if key in names and value not in ("", None)}
+
+
 def ledger_xlsx(request, ledger: Ledger):
-    """Every row of the user's scope matching the filters, as XLSX. The workbook is written row by row (openpyxl's
-    write-only mode) into a temporary file while the rows come from the database in chunks, so memory stays flat
-    at any size; the export is logged, with every case id in it, before the file is handed over."""
+    """Every row of the user's scope matching the filters, as XLSX (workflows.ledger_exports writes it): at once up
+    to settings.EXPORT_BACKGROUND_ROWS rows, else by the task worker, the person shown its progress and notified
+    when it is ready (roster.exports). Every hand-over of the file is logged with every case id in it."""
     form, rows = _filtered(request, ledger, AccessAction.EXPORT)
     if rows is None:
         raise Http404  # an invalid filter exports nothing (the page says why)
-    case_ids: dict[int, None] = {}  # in order, once each (a case may have several referrals)
-    workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet(str(ledger.title)[:31])
-    sheet.append([_text_cell(sheet, str(c.label), bold=True) for c in ledger.columns])
-    for row in rows.iterator(chunk_size=EXPORT_CHUNK):
-        case_ids[ledger.case_id(row)] = None
-        sheet.append([_text_cell(sheet, c.value(row)) for c in ledger.columns])
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes, and so removes, it once sent)
-    try:
-        workbook.save(spool)
-        audit.record(AccessAction.EXPORT, object_type=audit.label(Case), object_ids=list(case_ids))
-    except BaseException:
-        spool.close()  # fail closed: an export whose logging failed is not handed over
-        raise
-    spool.seek(0)
-    filename = f"ledger-{ledger.name}-{timezone.localdate().isoformat()}.xlsx"
-    return FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_TYPE)
-
-
-def _text_cell(sheet, value, *, bold: bool = False) -> WriteOnlyCell:
-    # Formula-safe (roster.spreadsheets); numbers stay numbers (days), the rest is kept as text (student numbers).
-    cell = WriteOnlyCell(sheet, value=safe_cell(value))
-    if not isinstance(value, int):
-        cell.number_format = "@"
-    if bold:
-        cell.font = openpyxl.styles.Font(bold=True)
-    return cell
+    return export_response(
+        request, kind=kind_name(ledger), parameters=ledger_parameters(ledger, request.GET), rows=rows.count()
+    )
 
 
 def _view(ledger: Ledger, handler: Callable):

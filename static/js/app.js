@@ -3,7 +3,8 @@
    - select[data-submit-on-change]: submits its form (the language switcher);
    - [data-print]: prints the page (the access slips);
    - #proctor: refreshes the proctor table from its status URL;
-   - #import-progress: follows a roster import until it finishes, then reloads. */
+   - #import-progress, #export-progress: follows a roster import or an export job until it finishes, then
+     reloads (the page then shows the report or the download). */
 (function () {
   "use strict";
 
@@ -63,9 +64,10 @@
           status.textContent = p.status_label;
           var pct = p.total ? Math.round(100 * p.done / p.total) : 0;
           bar.style.width = (p.total ? pct : 5) + "%";
+          var errors = d.labelErrors ? " · " + d.labelErrors + " " + p.errors : "";
           text.textContent = p.total
-            ? d.labelDone + " " + p.done + " / " + p.total + " · " + d.labelErrors + " " + p.errors
-            : d.labelRead + " " + p.done + " · " + d.labelErrors + " " + p.errors;
+            ? d.labelDone + " " + p.done + " / " + p.total + errors
+            : d.labelRead + " " + p.done + errors;
           if (p.finished) { window.location.reload(); } else { setTimeout(poll, 1000); }
         }).catch(function () { setTimeout(poll, 3000); });
     })();
@@ -74,7 +76,7 @@
   function start() {
     var root = document.getElementById("proctor");
     if (root && root.dataset.statusUrl) { proctor(root); }
-    root = document.getElementById("import-progress");
+    root = document.getElementById("import-progress") || document.getElementById("export-progress");
     if (root) { importProgress(root); }
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }

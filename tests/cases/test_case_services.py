@@ -13,8 +13,7 @@ from roster import scoping
 from roster.roles import Role
 from screening.services import result_record
 from tests.factories.roster import staff_with_role
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
+from tests.factories.screening import ANSWERS, CampaignFactory
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from roster.models import DutyKind, DutySlot, Notification
 from roster.roles import Role
 from screening.services import result_record
 from tests.factories.roster import staff_with_role
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
+from tests.factories.screening import ANSWERS, CampaignFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_10 = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)  # a school day, in school hours

@@ -13,8 +13,6 @@ import pytest
 from roster.models import AccessLogEntry
 from tests.e2e.test_screening_walkthrough import CHROMIUM, SHOTS, sign_in, with_password
 from tests.e2e.test_screening_walkthrough import browser as browser  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 from workflows.flows import CaseFlow
 
 pytestmark = [
@@ -25,9 +23,9 @@ pytestmark = [
 
 def test_the_district_auditor_reads_who_viewed_a_case_and_exports_the_review(
     live_server,
-    browser,  # noqa: F811
+    browser,
     world,
-    open_case,  # noqa: F811
+    open_case,
     tmp_path,
 ):
     base = live_server.url

@@ -11,10 +11,7 @@ import pytest
 from cases.models import InterviewNote
 from tests.e2e.test_screening_walkthrough import CHROMIUM, SHOTS, sign_in, with_password
 from tests.e2e.test_screening_walkthrough import browser as browser  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import active
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_frontend import staffed_yellow
+from tests.factories.cases import active, staffed_yellow
 from workflows.flows import CaseFlow
 
 pytestmark = [
@@ -23,7 +20,7 @@ pytestmark = [
 ]
 
 
-def test_a_psychology_teacher_completes_an_interview_from_the_inbox(live_server, browser, world, open_case):  # noqa: F811
+def test_a_psychology_teacher_completes_an_interview_from_the_inbox(live_server, browser, world, open_case):
     base = live_server.url
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)

@@ -8,11 +8,7 @@ import pytest
 
 from tests.e2e.test_screening_walkthrough import CHROMIUM, sign_in, with_password
 from tests.e2e.test_screening_walkthrough import browser as browser  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import active
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_frontend import staffed_yellow
-from tests.workflows.test_frontend import url as task_url
+from tests.factories.cases import active, staffed_yellow, task_url
 from workflows.flows import CaseFlow
 
 pytestmark = [
@@ -28,7 +24,7 @@ def watched(page) -> list[str]:
     return violations
 
 
-def test_pages_run_their_scripts_without_policy_violations(live_server, browser, world, campaign, open_case):  # noqa: F811
+def test_pages_run_their_scripts_without_policy_violations(live_server, browser, world, campaign, open_case):
     base = live_server.url
     _case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)

@@ -10,8 +10,6 @@ import pytest
 
 from tests.e2e.test_screening_walkthrough import CHROMIUM, SHOTS, sign_in, with_password
 from tests.e2e.test_screening_walkthrough import browser as browser  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM, reason="no system Chromium (install Debian's chromium to run browser tests)"),
@@ -21,9 +19,9 @@ pytestmark = [
 
 def test_searching_by_student_number_keeps_the_number_out_of_every_address(
     live_server,
-    browser,  # noqa: F811
+    browser,
     world,
-    open_case,  # noqa: F811
+    open_case,
 ):
     base = live_server.url
     mine, _ = open_case(world.student_a1_3, "yellow")

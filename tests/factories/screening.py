@@ -44,3 +44,17 @@ class CampaignFactory(DjangoModelFactory):
                 CampaignInstrument.objects.create(
                     campaign=self, instrument=Instrument.objects.get(code=code), position=position
                 )
+
+
+# Answer sets that score to the tier they are named after with the shipped instruments and rules.
+CALM = {
+    "PHQ9": dict.fromkeys(range(1, 10), "0"),
+    "GAD7": dict.fromkeys(range(1, 8), "0"),
+    "ASQ": {1: "no", 2: "no", 3: "no", 4: "no"},
+}
+ANSWERS = {
+    "green": CALM,
+    "yellow": {**CALM, "PHQ9": {**dict.fromkeys(range(1, 10), "0"), **dict.fromkeys(range(1, 6), "2")}},  # total 10
+    "orange": {**CALM, "ASQ": {1: "yes", 2: "no", 3: "no", 4: "no", 5: "no"}},
+    "red": {**CALM, "ASQ": {1: "yes", 2: "no", 3: "no", 4: "no", 5: "yes"}},
+}

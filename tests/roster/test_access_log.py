@@ -9,10 +9,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from roster import audit
 from roster.models import AccessLogEntry, AuditCheckpoint
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 
-PG_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a server database's concurrency")
+PG_ONLY = pytest.mark.postgres_only
 
 
 def entries(**filters):
@@ -112,7 +110,7 @@ def test_sign_in_sign_out_and_failed_sign_in_are_logged(client, world):
     assert "wrong" not in " ".join(str(vars(r)) for r in rows)  # never the password
 
 
-def test_reading_a_case_is_logged_and_a_refusal_too(client, world, open_case):  # noqa: F811
+def test_reading_a_case_is_logged_and_a_refusal_too(client, world, open_case):
     from roster.roles import Role
     from tests.factories.roster import staff_with_role
     from workflows.flows import CaseFlow
@@ -134,7 +132,7 @@ def test_reading_a_case_is_logged_and_a_refusal_too(client, world, open_case):  
     assert audit.verify().ok
 
 
-def test_a_case_whose_reading_cannot_be_logged_is_not_shown(client, world, open_case):  # noqa: F811
+def test_a_case_whose_reading_cannot_be_logged_is_not_shown(client, world, open_case):
     from workflows.flows import CaseFlow
 
     case, process = open_case(world.student_a1_3, "yellow")

@@ -25,6 +25,7 @@ def _grow(world, rows, grade):
 
 
 @pytest.mark.parametrize("model", ["student", "schoolclass", "user", "school"])
+@pytest.mark.slow
 def test_changelist_query_count_is_the_same_at_10_and_500_rows(client, world, model):
     client.force_login(world.school_admin_a1)
     url = reverse(f"admin:roster_{model}_changelist") + "?all="
@@ -33,12 +34,14 @@ def test_changelist_query_count_is_the_same_at_10_and_500_rows(client, world, mo
     _grow(world, 490, grade=9)  # ~500
     large, response = _queries(client, url)
     assert large == small
-    # The list's access-log entry: PostgreSQL takes the chain's advisory lock in one more query than SQLite.
-    assert large <= 15 + (connection.vendor == "postgresql")
+    # The list's access-log entry: PostgreSQL takes the chain's advisory lock in one more query than SQLite. One of
+    # the 16 is the site header's unread-notification count, the same header as on every other page.
+    assert large <= 16 + (connection.vendor == "postgresql")
     if model == "student":
         assert response.context["cl"].result_count >= 500
 
 
+@pytest.mark.slow
 def test_home_page_query_count_does_not_grow_with_the_district(client, world):
     client.force_login(world.admin_district_a)
     small, _ = _queries(client, reverse("home"))

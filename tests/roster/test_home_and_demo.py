@@ -51,6 +51,7 @@ def test_seed_demo_refuses_without_debug(db, settings):
     assert not City.objects.exists()
 
 
+@pytest.mark.slow
 def test_the_full_size_demo_has_about_six_thousand_students(db):
     call_command("seed_demo", force=True, stdout=io.StringIO())
     assert 5500 <= Student.objects.count() <= 6500

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from screening.services import campaign_definitions, result_record
 from tests.factories.roster import SchoolClassFactory, StudentFactory
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
+from tests.factories.screening import ANSWERS, CampaignFactory
 
 RED_REASON_ZH = "ASQ 急迫性问题回答“是”（此刻有自杀念头）"
 RED_REASON_EN = "ASQ acuity question answered yes (suicidal thoughts now)"

@@ -151,6 +151,7 @@ def test_the_printable_page_has_the_table_and_the_charts_and_is_logged(client, w
 
 
 @pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
+@pytest.mark.slow
 def test_the_pdf_is_legible_in_chinese_with_its_font_embedded(client, world, screened):
     campaign, _ = screened
     client.force_login(world.centre_district_a)
@@ -199,6 +200,7 @@ def test_the_pdf_of_a_class_whose_every_count_is_hidden_says_so_instead_of_drawi
 
 
 @pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
+@pytest.mark.slow
 def test_the_pdf_prints_each_tier_count_apart_from_its_share(client, world, screened):
     """Grade 7: 7-5 has 5 green of 5 (100.0 %) and 0 of every other tier; side by side they read "5 100.0%"."""
     campaign, _ = screened
@@ -212,6 +214,7 @@ def test_the_pdf_prints_each_tier_count_apart_from_its_share(client, world, scre
 
 
 @pytest.mark.skipif(not pdf_available(), reason="WeasyPrint or Pango is not installed here")
+@pytest.mark.slow
 def test_making_a_report_pdf_with_charts_logs_almost_no_css_warnings(client, world, screened, caplog):
     """It logged some 190 a PDF: WeasyPrint read the charts' SVG styles as the page's CSS."""
     campaign, _ = screened
@@ -226,6 +229,7 @@ def test_making_a_report_pdf_with_charts_logs_almost_no_css_warnings(client, wor
     assert len(warned) < 5, warned
 
 
+@pytest.mark.slow
 def test_a_hidden_bar_of_the_tier_chart_carries_the_tables_mark_not_its_number(client, world):
     """Grade 7 by hand: 7-3 has 8 green, 5 yellow, 6 orange and 1 red (red hidden, yellow 5 beside it); 7-5 has 6
     green. The chart draws neither hidden bar and writes the mark in its place: "*" for the 5, "<5" for the 1."""

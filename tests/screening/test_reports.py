@@ -15,19 +15,8 @@ from roster.roles import Role
 from screening.reports import Crumb
 from screening.services import campaign_definitions, result_record
 from tests.factories.roster import SchoolClassFactory, StudentFactory, staff_with_role
-from tests.factories.screening import CampaignFactory
+from tests.factories.screening import ANSWERS, CampaignFactory
 
-CALM = {
-    "PHQ9": dict.fromkeys(range(1, 10), "0"),
-    "GAD7": dict.fromkeys(range(1, 8), "0"),
-    "ASQ": {1: "no", 2: "no", 3: "no", 4: "no"},
-}
-ANSWERS = {
-    "green": CALM,
-    "yellow": {**CALM, "PHQ9": {**dict.fromkeys(range(1, 10), "0"), **dict.fromkeys(range(1, 6), "2")}},  # total 10
-    "orange": {**CALM, "ASQ": {1: "yes", 2: "no", 3: "no", 4: "no", 5: "no"}},
-    "red": {**CALM, "ASQ": {1: "yes", 2: "no", 3: "no", 4: "no", 5: "yes"}},
-}
 TIERS = ["green", "yellow", "orange", "red"]
 
 
@@ -138,6 +127,7 @@ def test_pages_need_a_login(client, campaign):
 # --- Report: scope matrix ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_city_centre_starts_at_the_city_with_every_district_and_tiers(client, world, campaign):
     report = get_report(client, world.city_centre, campaign)
     assert report.shows_tiers

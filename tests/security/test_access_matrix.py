@@ -17,11 +17,9 @@ from roster.roles import Role
 from roster.services import role_grant
 from screening.models import ScreeningResult
 from screening.services import result_record
+from tests.factories.cases import active, staffed_yellow
 from tests.factories.roster import staff_with_role
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
-from tests.workflows.test_case_flow import active
-from tests.workflows.test_frontend import staffed_yellow
+from tests.factories.screening import ANSWERS, CampaignFactory
 from workflows import services
 from workflows.flows import CaseFlow
 

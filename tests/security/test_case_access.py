@@ -17,11 +17,8 @@ from roster.auth_backends import RolePermissionBackend
 from roster.models import AccessLogEntry
 from roster.roles import Role
 from roster.services import role_grant
+from tests.factories.cases import case_url, page, staffed_yellow, take
 from tests.factories.roster import staff_with_role
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import take
-from tests.workflows.test_frontend import case_url, page, staffed_yellow
 from workflows import services
 from workflows.flows import CaseFlow
 
@@ -42,7 +39,7 @@ def counselor_homeroom(world):
     return person
 
 
-def closed_case(world, open_case, student):  # noqa: F811
+def closed_case(world, open_case, student):
     """The student's case, closed as a false positive by their school's own psychology teacher and principal."""
     school = student.school
     counselor = staff_with_role(Role.PSYCHOLOGY_TEACHER, school, username=f"counselor_{school.pk}")
@@ -85,7 +82,7 @@ def test_the_auditor_who_is_a_principal_elsewhere_cannot_reopen_a_closed_case_of
     client,
     world,
     open_case,
-    auditor_principal,  # noqa: F811
+    auditor_principal,
 ):
     case, process = closed_case(world, open_case, world.student_a1_3)
     with pytest.raises(case_services.PermissionDenied):
@@ -107,7 +104,7 @@ def test_the_auditor_who_is_a_principal_elsewhere_changes_nothing_on_the_distric
     world,
     open_case,
     auditor_principal,
-    action,  # noqa: F811
+    action,
 ):
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)
@@ -125,7 +122,7 @@ def test_the_auditor_who_is_a_principal_elsewhere_changes_nothing_on_the_distric
     assert _after(before) == [("change", "denied", str(case.pk))]
 
 
-def test_the_principal_role_still_works_at_its_own_school(client, world, open_case, auditor_principal):  # noqa: F811
+def test_the_principal_role_still_works_at_its_own_school(client, world, open_case, auditor_principal):
     case, process = closed_case(world, open_case, world.student_b1)
     client.force_login(auditor_principal)
     reopen = CaseFlow.instance.reverse("case_reopen", args=[process.pk])
@@ -139,7 +136,7 @@ def test_a_psychology_teacher_who_is_a_homeroom_teacher_elsewhere_is_no_psycholo
     client,
     world,
     open_case,
-    counselor_homeroom,  # noqa: F811
+    counselor_homeroom,
 ):
     case, process = closed_case(world, open_case, world.student_b1)
     assert not access.holds(counselor_homeroom, Role.PSYCHOLOGY_TEACHER, case)
@@ -154,7 +151,7 @@ def test_a_psychology_teacher_who_is_a_homeroom_teacher_elsewhere_is_no_psycholo
 # --- 7. A refused write is logged as refused -------------------------------------------------------------------------
 
 
-def test_a_refused_reopen_or_parent_contact_is_logged_as_denied_never_as_a_change(client, world, open_case):  # noqa: F811
+def test_a_refused_reopen_or_parent_contact_is_logged_as_denied_never_as_a_change(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)
     client.force_login(world.centre_district_a)  # reads the case; records no parent contact (not the team's)
@@ -167,7 +164,7 @@ def test_a_refused_reopen_or_parent_contact_is_logged_as_denied_never_as_a_chang
     assert _after(before) == [("change", "denied", str(case.pk))]
 
 
-def test_a_step_posted_by_someone_it_is_not_assigned_to_is_logged_as_denied(client, world, open_case):  # noqa: F811
+def test_a_step_posted_by_someone_it_is_not_assigned_to_is_logged_as_denied(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     triage = take(world.counselor_a1, process, CaseFlow.triage)
     client.force_login(world.principal_a1)  # sees the case, the task is the psychology teacher's
@@ -180,7 +177,7 @@ def test_a_step_posted_by_someone_it_is_not_assigned_to_is_logged_as_denied(clie
     assert _after(before) == [("change", "denied", str(case.pk))]
 
 
-def test_a_step_done_is_logged_once_as_a_change(client, world, open_case):  # noqa: F811
+def test_a_step_done_is_logged_once_as_a_change(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     triage = take(world.counselor_a1, process, CaseFlow.triage)
     client.force_login(world.counselor_a1)
@@ -196,7 +193,7 @@ def test_a_step_done_is_logged_once_as_a_change(client, world, open_case):  # no
 # --- 8. Clinical free text reaches only readers of results -----------------------------------------------------------
 
 
-def test_a_homeroom_teacher_on_the_team_never_reads_the_triage_reason(client, world, open_case):  # noqa: F811
+def test_a_homeroom_teacher_on_the_team_never_reads_the_triage_reason(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     secret = "学生透露了具体的自杀计划"
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="orange",

@@ -20,11 +20,9 @@ from cases import services as case_services
 from cases.models import Case, InterviewNote
 from roster.roles import Role
 from screening.definitions import RiskTier
+from tests.factories.cases import active, take
+from tests.factories.cases import task_url as url
 from tests.factories.roster import StudentFactory, staff_with_role
-from tests.workflows.test_case_flow import active, take
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_frontend import url
 from workflows import forms, services
 from workflows.flows import CaseFlow
 from workflows.models import CaseProcess
@@ -87,7 +85,7 @@ def forged_fields(draw, targets: dict, legitimate: set[str]) -> dict:
 
 
 @pytest.fixture
-def targets(world, open_case):  # noqa: F811
+def targets(world, open_case):
     """What a forged field may point at: another school, its staff and its case, and people of this school."""
     counselor_b1 = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_b1, username="counselor_b1")
     _case_b1, process_b1 = open_case(world.student_b1, "red")
@@ -105,7 +103,7 @@ def targets(world, open_case):  # noqa: F811
     }
 
 
-def new_case(world, open_case, tier="yellow"):  # noqa: F811
+def new_case(world, open_case, tier="yellow"):
     return open_case(StudentFactory(school_class=world.class_a1_3), tier)
 
 
@@ -126,7 +124,7 @@ note_value = st.sampled_from(["面谈确认：学业压力", "   ", "x" * 20_000
 
 @FUZZ
 @given(data=st.data())
-def test_forged_triage_posts_change_only_the_confirmed_tier(client, world, open_case, targets, data):  # noqa: F811
+def test_forged_triage_posts_change_only_the_confirmed_tier(client, world, open_case, targets, data):
     screened = data.draw(st.sampled_from(["yellow", "orange", "red"]), label="screened tier")
     case, process = new_case(world, open_case, screened)
     triage = take(world.counselor_a1, process, CaseFlow.triage)
@@ -153,7 +151,7 @@ def test_forged_triage_posts_change_only_the_confirmed_tier(client, world, open_
 
 @FUZZ
 @given(data=st.data())
-def test_forged_staffing_posts_seat_only_the_schools_staff(client, world, open_case, targets, data):  # noqa: F811
+def test_forged_staffing_posts_seat_only_the_schools_staff(client, world, open_case, targets, data):
     case, process = new_case(world, open_case)
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
                          reason="确认")  # fmt: skip
@@ -190,7 +188,7 @@ def test_forged_staffing_posts_seat_only_the_schools_staff(client, world, open_c
 
 @FUZZ
 @given(data=st.data())
-def test_forged_interview_posts_write_a_note_and_nothing_else(client, world, open_case, targets, data):  # noqa: F811
+def test_forged_interview_posts_write_a_note_and_nothing_else(client, world, open_case, targets, data):
     case, process = new_case(world, open_case)
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
                          reason="确认")  # fmt: skip
@@ -224,7 +222,7 @@ def test_forged_interview_posts_write_a_note_and_nothing_else(client, world, ope
 
 
 @pytest.fixture
-def foreign_tasks(world, open_case, targets):  # noqa: F811
+def foreign_tasks(world, open_case, targets):
     """Tasks the counselor of A1 (or a second one) may not act on, and the answer each must get."""
     case, process = new_case(world, open_case)
     triage = take(world.counselor_a1, process, CaseFlow.triage)
@@ -278,7 +276,7 @@ def test_a_post_to_a_task_not_ones_own_changes_nothing(client, world, foreign_ta
     assert_changed_nothing(before)
 
 
-def test_the_review_date_cannot_be_forged_into_the_past_or_onto_someone_off_the_team(client, world, open_case):  # noqa: F811
+def test_the_review_date_cannot_be_forged_into_the_past_or_onto_someone_off_the_team(client, world, open_case):
     """A plan with a past date or a measure for someone off the team is an invalid form: nothing is written."""
     case, process = new_case(world, open_case)
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
@@ -301,7 +299,7 @@ def test_the_review_date_cannot_be_forged_into_the_past_or_onto_someone_off_the_
 
 
 @pytest.mark.parametrize("tier", ["yellow", "green"])
-def test_a_triage_reason_longer_than_a_history_reason_is_kept_cut_not_a_500(client, world, open_case, tier):  # noqa: F811
+def test_a_triage_reason_longer_than_a_history_reason_is_kept_cut_not_a_500(client, world, open_case, tier):
     """Regression (found by the triage fuzz on PostgreSQL): the reason went whole into simple-history's
     varchar(100) change reason, and PostgreSQL refused it: a 500."""
     case, process = new_case(world, open_case)

@@ -8,8 +8,6 @@ import pytest
 from django.urls import reverse
 
 from roster.models import AccessLogEntry
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 from workflows.flows import CaseFlow
 
 CASES = "/work/case/flows/"
@@ -25,7 +23,7 @@ def hrefs(response) -> list[str]:
 
 
 @pytest.fixture
-def two_cases(world, open_case):  # noqa: F811
+def two_cases(world, open_case):
     return open_case(world.student_a1_3, "yellow")[1], open_case(world.student_a1_5, "orange")[1]
 
 

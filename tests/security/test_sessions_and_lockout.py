@@ -21,10 +21,8 @@ from cases import services as case_services
 from roster.models import RoleAssignment, UserSession
 from roster.roles import Role
 from roster.sessions import LOGIN_AT, SEEN_AT
+from tests.factories.cases import active, take, to_follow_up
 from tests.factories.roster import UserFactory, staff_with_role
-from tests.workflows.test_case_flow import active, take, to_follow_up
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401 (a fixture)
 from workflows import services
 from workflows.flows import CaseFlow
 

@@ -16,8 +16,7 @@ from screening.definitions import RiskTier
 from screening.demo import build_screening_demo
 from screening.models import ScreeningResult
 from screening.services import result_record
-from tests.factories.screening import shipped_definitions_loaded
-from tests.screening.test_reports import ANSWERS
+from tests.factories.screening import ANSWERS, shipped_definitions_loaded
 from workflows import selectors
 from workflows.demo import build_case_demo
 from workflows.flows import CaseFlow

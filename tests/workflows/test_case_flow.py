@@ -14,48 +14,11 @@ from cases import services as case_services
 from cases.models import CaseStatus, Decision, TeamSeat
 from roster.roles import Role
 from screening.services import result_record
+from tests.factories.cases import active, nodes_open, take, to_follow_up
 from tests.factories.roster import staff_with_role
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
+from tests.factories.screening import ANSWERS, CampaignFactory
 from workflows import services
 from workflows.flows import CaseFlow
-
-
-@pytest.fixture
-def campaign(world):
-    return CampaignFactory(schools=[world.school_a1, world.school_b1])
-
-
-@pytest.fixture
-def open_case(campaign):
-    def open_case(student, tier):
-        result = result_record(campaign=campaign, student=student, answers=ANSWERS[tier], source="import").result
-        case = case_services.case_open_for_flag(result).case
-        return case, services.case_process_start(case)
-
-    return open_case
-
-
-def active(process, node):
-    (task,) = process.task_set.filter(flow_task=node).exclude(status__in=[STATUS.DONE, STATUS.CANCELED])
-    return task
-
-
-def nodes_open(process):
-    """The steps waiting (without boundary events armed beside them, `<step>__timeout`)."""
-    waiting = process.task_set.exclude(status__in=[STATUS.DONE, STATUS.CANCELED])
-    return sorted(t.flow_task.name for t in waiting if "__" not in t.flow_task.name)
-
-
-def take(user, process, node):
-    task = active(process, node)
-    services.task_claim(user, task)
-    return task
-
-
-def to_follow_up(process):
-    """The next follow-up is open at once, due the tier's interval later (its clock)."""
-    return active(process, CaseFlow.follow_up)
 
 
 def test_a_yellow_case_from_triage_to_closure(world, open_case):
@@ -269,12 +232,9 @@ def _race(*calls):
     return sorted(outcomes)
 
 
+@pytest.mark.postgres_only  # SQLite serialises writers; the race needs a server database
 @pytest.mark.django_db(transaction=True)
 def test_two_people_taking_or_doing_the_same_task_at_once_one_succeeds(world, campaign, open_case):
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite serialises writers; the race needs a server database")
     other = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor2_a1")
     case, process = open_case(world.student_a1_3, "yellow")
     triage = active(process, CaseFlow.triage)

@@ -30,10 +30,7 @@ from cases.models import (
     SupportRequest,
 )
 from roster.roles import Role
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import take
-from tests.workflows.test_frontend import case_url, page
+from tests.factories.cases import case_url, page, take
 from workflows import services
 from workflows.flows import CaseFlow
 
@@ -121,7 +118,7 @@ def add_records(world, case, n: int, start: int = 0) -> None:
 
 
 @pytest.fixture
-def worked_case(world, open_case):  # noqa: F811
+def worked_case(world, open_case):
     case, process = open_case(world.student_a1_3, "orange")  # ASQ item 1 answered yes: a critical item
     triage = take(world.counselor_a1, process, CaseFlow.triage)
     services.triage_done(world.counselor_a1, triage, tier="orange", reason="确认")

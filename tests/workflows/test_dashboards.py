@@ -13,10 +13,8 @@ from django.utils import timezone
 from cases import services as case_services
 from roster.models import AccessLogEntry, AccessOutcome
 from roster.roles import Role
+from tests.factories.cases import active, take
 from tests.factories.roster import StudentFactory, staff_with_role
-from tests.workflows.test_case_flow import active, take
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 from workflows import dashboards, services
 from workflows.flows import CaseFlow
 
@@ -48,7 +46,7 @@ def set_opened(case, when):
 
 
 @pytest.fixture
-def scene(world, campaign, open_case):  # noqa: F811
+def scene(world, campaign, open_case):
     """Seven cases, hand-counted (the month is the current calendar month in Asia/Shanghai):
 
     school A1: c1 red open, interview overdue (counselor_a1); c2 orange open, first interview 2 days after its flag;
@@ -291,7 +289,7 @@ def _queries(client, url):
     return len(ctx.captured_queries)
 
 
-def _grow(world, open_case, n):  # noqa: F811
+def _grow(world, open_case, n):
     """More of everything: cases in every school, staffed and overdue, closed, interviewed; more staff."""
     for i in range(n):
         school_class = (world.class_a1_3, world.class_a2, world.class_b1)[i % 3]
@@ -309,7 +307,7 @@ def _grow(world, open_case, n):  # noqa: F811
     [("principal_a1", ""), ("centre_district_a", ""), ("city_centre", ""), ("city_centre", "?school={school}")],
 )
 @pytest.mark.parametrize("path", [DASHBOARD, OVERDUE])
-def test_query_count_does_not_grow_with_the_cases(client, world, scene, open_case, persona, query, path):  # noqa: F811
+def test_query_count_does_not_grow_with_the_cases(client, world, scene, open_case, persona, query, path):
     client.force_login(getattr(world, persona))
     url = path + query.format(school=world.school_a1.pk)
     small = _queries(client, url)

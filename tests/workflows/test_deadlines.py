@@ -16,10 +16,9 @@ from cases.tiers import due_after, tier_rule
 from roster.models import CalendarDay, CalendarDayKind, DutyKind, DutySlot, Notification
 from roster.roles import Role
 from screening.services import result_record
+from tests.factories.cases import active, take
 from tests.factories.roster import staff_with_role
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
-from tests.workflows.test_case_flow import active, campaign, open_case, take  # noqa: F401 (fixtures)
+from tests.factories.screening import ANSWERS, CampaignFactory
 from workflows import services
 from workflows.deadlines import OVERDUE_KIND, task_clock_start, task_deadlines_sweep
 from workflows.flows import CaseFlow
@@ -45,7 +44,7 @@ def started_at(task, created) -> TaskClock:
     return task_clock_start(Task.objects.get(pk=task.pk))
 
 
-def walk_orange(world, open_case):  # noqa: F811
+def walk_orange(world, open_case):
     """An orange case through every human step to its closure's approval; yields (node, task) as each opens."""
     case, process = open_case(world.student_a1_3, "orange")
     c, centre = world.counselor_a1, world.centre_district_a
@@ -74,7 +73,7 @@ def walk_orange(world, open_case):  # noqa: F811
     yield CaseFlow.approve_closure, active(process, CaseFlow.approve_closure)
 
 
-def reach(world, open_case, node: str):  # noqa: F811
+def reach(world, open_case, node: str):
     """The orange case walked until the task of `node` opens: that task."""
     return next(task for flow_task, task in walk_orange(world, open_case) if flow_task.name == node)
 
@@ -87,7 +86,7 @@ STEPS = [
 
 
 @pytest.mark.parametrize(("node", "step"), STEPS)
-def test_every_human_step_gets_a_due_time_from_the_tier_rules(world, open_case, node, step):  # noqa: F811
+def test_every_human_step_gets_a_due_time_from_the_tier_rules(world, open_case, node, step):
     task = reach(world, open_case, node)
     clock = TaskClock.objects.get(task=task)
     assert clock.step == step and clock.case.tier == "orange"
@@ -97,27 +96,27 @@ def test_every_human_step_gets_a_due_time_from_the_tier_rules(world, open_case, 
     assert clock.next_reminder_at == clock.due_at and clock.reminded == 0  # the chain's first step: at the due time
 
 
-def test_the_next_follow_up_is_open_at_once_and_due_the_tiers_interval_later(world, open_case):  # noqa: F811
+def test_the_next_follow_up_is_open_at_once_and_due_the_tiers_interval_later(world, open_case):
     task = reach(world, open_case, "follow_up")
     assert task.owner == world.counselor_a1  # in her inbox now, with its date
     assert task.clock.due_at == task.created + datetime.timedelta(days=7)  # orange: weekly
     assert task.clock.due_at > timezone.now() + datetime.timedelta(days=6)
 
 
-def test_red_triage_is_due_within_the_hour(world, open_case):  # noqa: F811
+def test_red_triage_is_due_within_the_hour(world, open_case):
     case, process = open_case(world.student_a1_3, "red")
     triage = active(process, CaseFlow.triage)
     assert triage.clock.due_at == triage.created + datetime.timedelta(hours=1)
     assert not tier_rule("red").deadline("triage").school_days  # red never waits for a school day
 
 
-def test_orange_triage_on_a_friday_is_due_on_monday(world, open_case):  # noqa: F811
+def test_orange_triage_on_a_friday_is_due_on_monday(world, open_case):
     case, process = open_case(world.student_a1_3, "orange")
     clock = started_at(active(process, CaseFlow.triage), FRIDAY)
     assert clock.due_at == MONDAY  # 1 school day: the weekend does not count
 
 
-def test_a_public_holiday_is_skipped(world, open_case):  # noqa: F811
+def test_a_public_holiday_is_skipped(world, open_case):
     CalendarDay.objects.create(district=world.district_a, date=MONDAY.date(), kind=CalendarDayKind.HOLIDAY,
                                name="校庆")  # fmt: skip
     case, process = open_case(world.student_a1_3, "orange")
@@ -125,7 +124,7 @@ def test_a_public_holiday_is_skipped(world, open_case):  # noqa: F811
     assert clock.due_at == MONDAY + datetime.timedelta(days=1)  # Tuesday
 
 
-def test_a_make_up_workday_counts(world, open_case):  # noqa: F811
+def test_a_make_up_workday_counts(world, open_case):
     CalendarDay.objects.create(district=world.district_a, date=FRIDAY.date() + datetime.timedelta(days=1),
                                kind=CalendarDayKind.WORKDAY, name="调休上课")  # fmt: skip
     case, process = open_case(world.student_a1_3, "orange")
@@ -133,13 +132,13 @@ def test_a_make_up_workday_counts(world, open_case):  # noqa: F811
     assert clock.due_at == FRIDAY + datetime.timedelta(days=1)  # the Saturday with school
 
 
-def test_another_districts_calendar_does_not_count(world, open_case):  # noqa: F811
+def test_another_districts_calendar_does_not_count(world, open_case):
     CalendarDay.objects.create(district=world.district_b, date=MONDAY.date(), kind=CalendarDayKind.HOLIDAY)
     case, process = open_case(world.student_a1_3, "orange")
     assert started_at(active(process, CaseFlow.triage), FRIDAY).due_at == MONDAY
 
 
-def test_an_overdue_step_reminds_the_queue_then_the_principal_then_the_district_duty(world, open_case):  # noqa: F811
+def test_an_overdue_step_reminds_the_queue_then_the_principal_then_the_district_duty(world, open_case):
     other_centre = staff_with_role(Role.DISTRICT_CENTRE, world.district_a, username="centre2_district_a")
     for weekday in range(7):  # the district's duty line: the second centre, round the clock
         DutySlot.objects.create(district=world.district_a, user=other_centre, kind=DutyKind.DISTRICT_CENTRE,
@@ -177,7 +176,7 @@ def test_an_overdue_step_reminds_the_queue_then_the_principal_then_the_district_
     assert reminders(triage).count() == 3
 
 
-def test_a_late_sweep_sends_every_step_due_once_and_in_order(world, open_case):  # noqa: F811
+def test_a_late_sweep_sends_every_step_due_once_and_in_order(world, open_case):
     case, process = open_case(world.student_a1_3, "red")
     triage = take(world.counselor_a1, process, CaseFlow.triage)  # taken: the assignee is reminded, not the queue
     due = triage.clock.due_at
@@ -189,7 +188,7 @@ def test_a_late_sweep_sends_every_step_due_once_and_in_order(world, open_case): 
     assert task_deadlines_sweep(now=due + datetime.timedelta(hours=4)) == 0
 
 
-def test_the_tick_runs_the_sweep(world, open_case):  # noqa: F811
+def test_the_tick_runs_the_sweep(world, open_case):
     case, process = open_case(world.student_a1_3, "red")
     triage = active(process, CaseFlow.triage)
     assert services.workflow_tick()["overdue"] == 0
@@ -201,7 +200,7 @@ def test_the_tick_runs_the_sweep(world, open_case):  # noqa: F811
     assert told(triage) == {"counselor_a1"}
 
 
-def test_a_task_done_before_its_due_time_reminds_nobody(world, open_case):  # noqa: F811
+def test_a_task_done_before_its_due_time_reminds_nobody(world, open_case):
     case, process = open_case(world.student_a1_3, "red")
     triage = take(world.counselor_a1, process, CaseFlow.triage)
     services.triage_done(world.counselor_a1, triage, tier="red", reason="确认")
@@ -212,7 +211,7 @@ def test_a_task_done_before_its_due_time_reminds_nobody(world, open_case):  # no
     assert reminders(active(process, CaseFlow.staffing)).exists()  # the step still open is another matter
 
 
-def test_an_approval_queue_reminder_leaves_out_the_cases_own_team(world, open_case):  # noqa: F811
+def test_an_approval_queue_reminder_leaves_out_the_cases_own_team(world, open_case):
     vice = staff_with_role(Role.PRINCIPAL, world.school_a1, username="vice_principal_a1")
     task = reach(world, open_case, "approve_referral")
     assert task.owner_id is None
@@ -222,7 +221,7 @@ def test_an_approval_queue_reminder_leaves_out_the_cases_own_team(world, open_ca
     assert vice.pk in reminders(task).values_list("recipient_id", flat=True)
 
 
-def test_a_reopened_cases_clocks_start_at_the_reopening(world, open_case):  # noqa: F811
+def test_a_reopened_cases_clocks_start_at_the_reopening(world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="green",
                          reason="误报")  # fmt: skip
@@ -255,7 +254,7 @@ def test_a_reopened_cases_clocks_start_at_the_reopening(world, open_case):  # no
     assert not TaskClock.objects.filter(case=case, task__status__in=("NEW", "ASSIGNED"), due_at__lt=now).exists()
 
 
-def test_a_raise_by_a_re_screen_brings_open_due_times_earlier_never_later(world, open_case):  # noqa: F811
+def test_a_raise_by_a_re_screen_brings_open_due_times_earlier_never_later(world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     triage = active(process, CaseFlow.triage)
     yellow_due = triage.clock.due_at
@@ -277,7 +276,7 @@ def test_a_raise_by_a_re_screen_brings_open_due_times_earlier_never_later(world,
     assert triage.clock.due_at <= timezone.now() + datetime.timedelta(hours=1)
 
 
-def test_cases_opened_in_bulk_get_their_triage_clocks(world, campaign):  # noqa: F811
+def test_cases_opened_in_bulk_get_their_triage_clocks(world, campaign):
     from screening.results_import import results_flagged_send
 
     results = [

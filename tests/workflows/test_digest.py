@@ -12,15 +12,13 @@ from django_q.models import Schedule
 from roster.models import Notification
 from roster.roles import Role
 from tests.factories.roster import StudentFactory, staff_with_role
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 from tests.workflows.test_dashboards import overdue, set_opened, staffed
 from workflows import digests
 from workflows.flows import CaseFlow
 
 
 @pytest.fixture
-def week(world, campaign, open_case):  # noqa: F811
+def week(world, campaign, open_case):
     """School A1: c1 red, opened now, its interview overdue; c2 yellow opened now (not red: not in the digest); c3 red
     opened ten days ago (not new). School A2: c4 red opened now, nothing overdue. District B: nothing to report."""
     campaign.schools.add(world.school_a2)
@@ -102,7 +100,7 @@ def test_a_second_run_the_same_week_sends_nothing_twice(world, week):
     assert notice.link == f"/reports/dashboard/?school={world.school_a1.pk}" and notice.emailed_at is not None
 
 
-def test_a_week_without_overdue_or_red_sends_nothing(world, campaign, open_case):  # noqa: F811
+def test_a_week_without_overdue_or_red_sends_nothing(world, campaign, open_case):
     open_case(world.student_a1_3, "yellow")
     mail.outbox.clear()
     assert digests.weekly_digest_send() == 0

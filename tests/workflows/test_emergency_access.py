@@ -19,11 +19,9 @@ from roster import scoping
 from roster.masking import mask_name
 from roster.models import AccessLogEntry, Notification, User
 from roster.roles import Role
+from tests.factories.cases import active, case_url, page
+from tests.factories.cases import task_url as url
 from tests.factories.roster import StudentFactory, staff_with_role
-from tests.workflows.test_case_flow import active
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_frontend import case_url, page, url
 from workflows.flows import CaseFlow
 
 PAGE = "/work/case/emergency-access/"
@@ -46,11 +44,11 @@ LIMIT = (
     "open the case for you."
 )
 WRONG_ROLE = "Emergency access is for psychology teachers, principals and the district and city centres."
-PG_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a server database's concurrency")
+PG_ONLY = pytest.mark.postgres_only
 
 
 @pytest.fixture
-def case_a1(world, open_case):  # noqa: F811
+def case_a1(world, open_case):
     return open_case(world.student_a1_3, "red")
 
 
@@ -208,7 +206,7 @@ def test_a_case_in_scope_already_opens_without_a_grant(client, world, case_a1):
 def test_a_district_centre_breaks_the_glass_for_another_district_and_the_auditor_reviews_it(
     client,
     world,
-    open_case,  # noqa: F811
+    open_case,
     django_capture_on_commit_callbacks,
 ):
     case, process = open_case(world.student_b1, "orange")

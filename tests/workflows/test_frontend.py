@@ -5,16 +5,13 @@ import datetime
 
 import pytest
 from django.db import connection
-from django.urls import get_resolver
 from viewflow.workflow.status import STATUS
 
 from cases.models import InterviewNote
 from roster.roles import Role
+from tests.factories.cases import active, case_url, many_flagged_cases, page, staffed_yellow, take, to_follow_up
+from tests.factories.cases import task_url as url
 from tests.factories.roster import StudentFactory, staff_with_role
-from tests.workflows.test_case_flow import active, take
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_task_lists import many_flagged_cases
 from workflows import services
 from workflows.flows import CaseFlow
 
@@ -22,29 +19,7 @@ INBOX = "/work/case/inbox/"
 QUEUE = "/work/case/queue/"
 
 
-def url(task, name="index"):
-    get_resolver().url_patterns  # noqa: B018  (the site names the flow's URLs when the URLconf loads)
-    return task.flow_task.reverse(name, args=[task.process_id, task.pk])
-
-
-def case_url(process):
-    return CaseFlow.instance.reverse("process_detail", args=[process.pk])
-
-
-def page(response):
-    return response.content.decode()
-
-
-def staffed_yellow(world, process):
-    services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="yellow",
-                         reason="确认")  # fmt: skip
-    from cases import services as case_services
-
-    services.staffing_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.staffing),
-                           case_services.team_proposal(process.case))  # fmt: skip
-
-
-def test_a_psychology_teacher_claims_triage_from_the_queue_and_completes_it(client, world, open_case):  # noqa: F811
+def test_a_psychology_teacher_claims_triage_from_the_queue_and_completes_it(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     client.force_login(world.counselor_a1)
     queue = client.get(QUEUE)
@@ -66,7 +41,7 @@ def test_a_psychology_teacher_claims_triage_from_the_queue_and_completes_it(clie
     assert case.triaged
 
 
-def test_the_interview_form_records_the_note_and_the_case_timeline_shows_it(client, world, open_case):  # noqa: F811
+def test_the_interview_form_records_the_note_and_the_case_timeline_shows_it(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)
     interview = active(process, CaseFlow.interview)
@@ -88,7 +63,7 @@ def test_the_interview_form_records_the_note_and_the_case_timeline_shows_it(clie
     assert "访谈记录" not in page(homeroom_page)
 
 
-def test_an_empty_or_refused_step_changes_nothing_and_says_why(client, world, open_case):  # noqa: F811
+def test_an_empty_or_refused_step_changes_nothing_and_says_why(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)
     interview = active(process, CaseFlow.interview)
@@ -109,7 +84,7 @@ def test_an_empty_or_refused_step_changes_nothing_and_says_why(client, world, op
     assert plan.status == STATUS.ASSIGNED and not case.plans.exists()
 
 
-def test_a_task_taken_or_done_by_someone_else_answers_with_a_message(client, world, open_case):  # noqa: F811
+def test_a_task_taken_or_done_by_someone_else_answers_with_a_message(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     other = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor2_a1")
     triage = active(process, CaseFlow.triage)
@@ -131,7 +106,7 @@ def test_a_task_taken_or_done_by_someone_else_answers_with_a_message(client, wor
 
 
 @pytest.mark.parametrize("suffix", ["", "assign/", "execute/", "detail/"])
-def test_another_schools_task_is_missing_not_forbidden(client, world, open_case, suffix):  # noqa: F811
+def test_another_schools_task_is_missing_not_forbidden(client, world, open_case, suffix):
     case, process = open_case(world.student_a1_3, "yellow")
     triage = active(process, CaseFlow.triage)
     counselor_b1 = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_b1, username="counselor_b1")
@@ -149,7 +124,7 @@ def test_another_schools_task_is_missing_not_forbidden(client, world, open_case,
     assert triage.status == STATUS.NEW and triage.owner is None
 
 
-def test_a_homeroom_teacher_sees_only_the_cases_of_their_team(client, world, open_case):  # noqa: F811
+def test_a_homeroom_teacher_sees_only_the_cases_of_their_team(client, world, open_case):
     mine, my_process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, my_process)
     # A case in the same class whose team the homeroom teacher is not on (not staffed yet).
@@ -223,7 +198,7 @@ def test_a_homeroom_teacher_refers_a_student_of_their_class_and_the_case_waits_f
     assert active(process, CaseFlow.triage).status == STATUS.NEW  # in the psychology teachers' queue
 
 
-def test_a_closed_case_is_reopened_by_hand_from_its_page(client, world, open_case):  # noqa: F811
+def test_a_closed_case_is_reopened_by_hand_from_its_page(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="green",
                          reason="误报")  # fmt: skip
@@ -242,7 +217,7 @@ def test_a_closed_case_is_reopened_by_hand_from_its_page(client, world, open_cas
     assert "reopened: 家长来电反映情况反复" in [h.history_change_reason for h in case.history.all()]
 
 
-def test_a_principal_hands_a_leavers_cases_to_a_successor(client, world, open_case):  # noqa: F811
+def test_a_principal_hands_a_leavers_cases_to_a_successor(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)
     successor = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor2_a1")
@@ -255,10 +230,9 @@ def test_a_principal_hands_a_leavers_cases_to_a_successor(client, world, open_ca
     assert active(process, CaseFlow.interview).owner == successor
 
 
-def test_an_orange_case_worked_through_every_step_page(client, world, open_case):  # noqa: F811
+def test_an_orange_case_worked_through_every_step_page(client, world, open_case):
     """Each step's form, as its person fills it in, through to the district centre's closure decision."""
     from cases.models import Referral
-    from tests.workflows.test_case_flow import to_follow_up
 
     vice = staff_with_role(Role.PRINCIPAL, world.school_a1, username="vice_principal_a1")
     case, process = open_case(world.student_a1_3, "orange")
@@ -315,7 +289,7 @@ def test_an_orange_case_worked_through_every_step_page(client, world, open_case)
                                                                                   world.homeroom_a1_3]  # fmt: skip
 
 
-def test_stock_pages_that_bypass_the_services_are_not_mounted(client, world, open_case):  # noqa: F811
+def test_stock_pages_that_bypass_the_services_are_not_mounted(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     client.force_login(world.counselor_a1)
     for path in ("/work/case/queue/assign/", "/work/case/inbox/unassign/", f"/work/case/{process.pk}/cancel/"):
@@ -328,7 +302,7 @@ def test_stock_pages_that_bypass_the_services_are_not_mounted(client, world, ope
     assert client.get(url(start, "detail")).status_code in (403, 404)
 
 
-def test_a_yellow_cases_optional_parent_contact_is_recorded_from_the_case_page(client, world, open_case):  # noqa: F811
+def test_a_yellow_cases_optional_parent_contact_is_recorded_from_the_case_page(client, world, open_case):
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)
     assert not process.task_set.filter(flow_task=CaseFlow.parent_contact).exists()  # optional for yellow
@@ -341,7 +315,7 @@ def test_a_yellow_cases_optional_parent_contact_is_recorded_from_the_case_page(c
     assert case.parent_contacts.get().contacted_by == world.homeroom_a1_3
 
 
-def test_the_district_auditor_reviews_a_case_reads_who_viewed_it_and_exports_it(client, world, open_case):  # noqa: F811
+def test_the_district_auditor_reviews_a_case_reads_who_viewed_it_and_exports_it(client, world, open_case):
     import io
 
     import openpyxl
@@ -385,7 +359,7 @@ def test_the_district_auditor_reviews_a_case_reads_who_viewed_it_and_exports_it(
     assert client.get(review).status_code == 404
 
 
-def test_the_case_list_finds_a_student_by_number(client, world, open_case):  # noqa: F811
+def test_the_case_list_finds_a_student_by_number(client, world, open_case):
     mine, my_process = open_case(world.student_a1_3, "yellow")
     other, other_process = open_case(world.student_a1_5, "orange")
     client.force_login(world.counselor_a1)
@@ -396,8 +370,8 @@ def test_the_case_list_finds_a_student_by_number(client, world, open_case):  # n
 def test_the_case_list_names_the_school_and_filters_by_the_schools_in_scope(
     client,
     world,
-    campaign,  # noqa: F811
-    open_case,  # noqa: F811
+    campaign,
+    open_case,
 ):
     campaign.schools.add(world.school_a2)
     _, a1_process = open_case(world.student_a1_3, "yellow")
@@ -432,7 +406,7 @@ def test_the_case_list_names_the_school_and_filters_by_the_schools_in_scope(
 def test_a_restricted_interview_note_is_read_only_by_the_schools_psychology_teachers_and_principal(
     client,
     world,
-    open_case,  # noqa: F811
+    open_case,
 ):
     case, process = open_case(world.student_a1_3, "yellow")
     staffed_yellow(world, process)

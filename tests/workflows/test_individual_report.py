@@ -16,11 +16,8 @@ from roster.models import AccessLogEntry
 from roster.pdf import pdf_available
 from screening.models import ScreeningResult
 from screening.services import result_record
-from tests.factories.screening import CampaignFactory
+from tests.factories.screening import ANSWERS, CampaignFactory
 from tests.pdfs import first_page_text_if_legible
-from tests.screening.test_reports import ANSWERS
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 from tests.workflows.test_ledgers import cases as cases  # noqa: F401, PLC0414 (a fixture)
 
 SECRET_NOTE = "有自伤想法（保密）"  # the red case's restricted interview note (test_ledgers.cases)
@@ -120,7 +117,7 @@ def test_the_pdf_is_legible_in_chinese_and_its_export_logged(client, world, case
     assert AccessLogEntry.objects.filter(actor="counselor_a1", action="export", object_type="roster.student").exists()
 
 
-def test_the_report_is_reached_from_the_case_page_and_the_flagged_list(client, world, cases, campaign):  # noqa: F811
+def test_the_report_is_reached_from_the_case_page_and_the_flagged_list(client, world, cases, campaign):
     client.force_login(world.counselor_a1)
     from workflows.flows import CaseFlow
 
@@ -133,7 +130,7 @@ def test_the_report_is_reached_from_the_case_page_and_the_flagged_list(client, w
     assert case_page.status_code == 200 and url(world.student_a1_3) not in case_page.content.decode()
 
 
-def test_the_report_runs_the_same_number_of_queries_whatever_the_history(client, world, cases, spring, campaign):  # noqa: F811
+def test_the_report_runs_the_same_number_of_queries_whatever_the_history(client, world, cases, spring, campaign):
     client.force_login(world.counselor_a1)
 
     def queries(student) -> int:

@@ -20,8 +20,6 @@ from roster.masking import mask_name
 from roster.models import AccessLogEntry
 from roster.roles import Role
 from tests.factories.roster import StudentFactory, staff_with_role
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 from workflows import views_ledgers
 from workflows.flows import CaseFlow
 
@@ -67,7 +65,7 @@ def referred(world, case, *, requested: str, decided: bool = True, referred_on: 
 
 
 @pytest.fixture
-def cases(world, open_case, campaign):  # noqa: F811
+def cases(world, open_case, campaign):
     """A1: a red case (staffed, a plan, contacts, a referral made and answered) and an orange case opened 10 days
     ago with nobody met since. A2: a yellow case closed after 20 days (not on the key-help ledger). B1 (district B):
     an orange case. The dates are set by hand so that every column has one right answer."""
@@ -358,7 +356,7 @@ def _queries(client, url) -> tuple[int, int]:
     return len(ctx.captured_queries), rows
 
 
-def _grow(world, open_case, n: int):  # noqa: F811
+def _grow(world, open_case, n: int):
     """n more A1 cases of every kind: staffed, planned, contacted, referred; a third closed."""
     homeroom = staff_with_role(Role.HOMEROOM_TEACHER, world.class_a1_5, username=f"homeroom_a1_5_{n}")
     for i in range(n):
@@ -380,7 +378,7 @@ def _grow(world, open_case, n: int):  # noqa: F811
 
 
 @pytest.mark.parametrize("name", [*LEDGERS, *(f"{n}_xlsx" for n in LEDGERS)])
-def test_a_ledger_runs_the_same_number_of_queries_at_a_few_rows_and_at_many(client, world, cases, open_case, name):  # noqa: F811
+def test_a_ledger_runs_the_same_number_of_queries_at_a_few_rows_and_at_many(client, world, cases, open_case, name):
     client.force_login(world.centre_district_a)
     url = reverse(name)
     small, few = _queries(client, url)

@@ -14,11 +14,8 @@ from cases.models import AlertKind, AlertStatus, CrisisAlert, CrisisAlertStep
 from roster.masking import mask_name
 from roster.models import AccessLogEntry, Notification
 from roster.notifications import notify
+from tests.factories.cases import active, task_url
 from tests.factories.roster import StudentFactory
-from tests.workflows.test_case_flow import active
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_frontend import url as task_url
 from tests.workflows.test_risk_first import clock, quiet_alerts
 from workflows.flows import CaseFlow
 
@@ -39,7 +36,7 @@ def raise_alert(case, *, kind=AlertKind.RED, minutes_ago=3, tell=()):
 
 
 @pytest.fixture
-def red_case(world, open_case):  # noqa: F811
+def red_case(world, open_case):
     case, process = open_case(world.student_a1_3, "red")
     quiet_alerts()
     return case, process
@@ -124,7 +121,7 @@ def test_a_signed_out_poll_is_refused_without_a_redirect(client):
     assert client.get(LIVE).status_code == 401
 
 
-def test_the_live_feed_costs_the_same_queries_at_1_and_12_alerts(client, world, open_case):  # noqa: F811
+def test_the_live_feed_costs_the_same_queries_at_1_and_12_alerts(client, world, open_case):
     client.force_login(world.counselor_a1)
 
     def queries():

@@ -6,9 +6,7 @@ from django.urls import get_resolver
 
 from cases import services as case_services
 from roster.models import AccessLogEntry
-from tests.workflows.test_case_flow import active, take
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
+from tests.factories.cases import active, take
 from workflows import forms, services
 from workflows.flows import CaseFlow
 
@@ -16,7 +14,7 @@ PHONE = "13812341234"  # tests.factories.roster.StudentFactory
 CONTACT = 'id="guardian-contact"'
 
 
-def seated_orange(world, open_case):  # noqa: F811
+def seated_orange(world, open_case):
     case, process = open_case(world.student_a1_3, "orange")
     services.triage_done(world.counselor_a1, take(world.counselor_a1, process, CaseFlow.triage), tier="orange",
                          reason="确认")  # fmt: skip
@@ -30,7 +28,7 @@ def step_url(task, name="execute"):
     return task.flow_task.reverse(name, args=[task.process_id, task.pk])
 
 
-def test_the_psychology_teacher_on_the_team_sees_whom_to_call_on_both_parent_contact_pages(client, world, open_case):  # noqa: F811
+def test_the_psychology_teacher_on_the_team_sees_whom_to_call_on_both_parent_contact_pages(client, world, open_case):
     case, process = seated_orange(world, open_case)
     contact = active(process, CaseFlow.parent_contact)
     services.task_release(world.homeroom_a1_3, contact)  # the homeroom teacher is away: the psychology teacher calls
@@ -50,7 +48,7 @@ def test_the_psychology_teacher_on_the_team_sees_whom_to_call_on_both_parent_con
     assert CONTACT in extra.content.decode() and PHONE in extra.content.decode()
 
 
-def test_a_district_centre_reader_of_the_case_is_never_shown_the_guardian(client, world, open_case):  # noqa: F811
+def test_a_district_centre_reader_of_the_case_is_never_shown_the_guardian(client, world, open_case):
     case, process = seated_orange(world, open_case)
     client.force_login(world.centre_district_a)
     case_page = client.get(CaseFlow.instance.reverse("process_detail", args=[process.pk]))

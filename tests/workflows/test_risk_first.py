@@ -9,11 +9,8 @@ from django.utils import timezone
 
 from cases.models import AlertKind, AlertStatus, CrisisAlert
 from roster.roles import Role
+from tests.factories.cases import active, many_flagged_cases, take
 from tests.factories.roster import StudentFactory, staff_with_role
-from tests.workflows.test_case_flow import active, take
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_task_lists import many_flagged_cases
 from workflows import selectors, services
 from workflows.flows import CaseFlow
 from workflows.models import TaskClock
@@ -43,7 +40,7 @@ def triage_of(process):
     return active(process, CaseFlow.triage)
 
 
-def test_a_new_red_triage_is_on_the_first_page_of_the_queue_for_every_psychology_teacher(client, world, open_case):  # noqa: F811
+def test_a_new_red_triage_is_on_the_first_page_of_the_queue_for_every_psychology_teacher(client, world, open_case):
     second = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_a1, username="counselor_a1_second")
     many_flagged_cases(world, 200)
     quiet_alerts()
@@ -58,7 +55,7 @@ def test_a_new_red_triage_is_on_the_first_page_of_the_queue_for_every_psychology
         assert f">#{triage.pk}<" in response.content.decode()
 
 
-def test_the_queue_orders_crisis_then_red_orange_yellow_then_due_time(world, open_case):  # noqa: F811
+def test_the_queue_orders_crisis_then_red_orange_yellow_then_due_time(world, open_case):
     students = [StudentFactory(school_class=world.class_a1_3) for _ in range(5)]
     yellow_late, p_yellow_late = open_case(students[0], "yellow")
     yellow_soon, p_yellow_soon = open_case(students[1], "yellow")
@@ -80,7 +77,7 @@ def test_the_queue_orders_crisis_then_red_orange_yellow_then_due_time(world, ope
     assert order == [red.pk, orange.pk, yellow_soon.pk, yellow_late.pk, alerted.pk]
 
 
-def test_the_case_list_puts_open_alerts_and_red_first(client, world, open_case):  # noqa: F811
+def test_the_case_list_puts_open_alerts_and_red_first(client, world, open_case):
     students = [StudentFactory(school_class=world.class_a1_3) for _ in range(3)]
     yellow, _ = open_case(students[0], "yellow")
     red, _ = open_case(students[1], "red")
@@ -90,7 +87,7 @@ def test_the_case_list_puts_open_alerts_and_red_first(client, world, open_case):
     assert [c.pk for c in selectors.case_list(world.counselor_a1)] == [alerted.pk, red.pk, yellow.pk]
 
 
-def test_the_task_lists_filter_by_tier_and_step(client, world, open_case):  # noqa: F811
+def test_the_task_lists_filter_by_tier_and_step(client, world, open_case):
     students = [StudentFactory(school_class=world.class_a1_3) for _ in range(2)]
     yellow, p_yellow = open_case(students[0], "yellow")
     red, p_red = open_case(students[1], "red")

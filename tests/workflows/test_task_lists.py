@@ -4,18 +4,12 @@ kept from the case's own team, overdue first, and a constant number of queries h
 import datetime
 
 import pytest
-from django.utils import timezone
 
 from cases import services as case_services
 from cases.models import Case
-from roster.models import Student
 from roster.roles import Role
-from screening.models import ScreeningResult
+from tests.factories.cases import active, many_flagged_cases, take, to_follow_up
 from tests.factories.roster import staff_with_role
-from tests.factories.screening import CampaignFactory
-from tests.workflows.test_case_flow import active, take, to_follow_up
-from tests.workflows.test_case_flow import campaign as campaign  # noqa: F401, PLC0414 (a fixture)
-from tests.workflows.test_case_flow import open_case as open_case  # noqa: F401, PLC0414 (a fixture)
 from workflows import selectors, services
 from workflows.flows import CaseFlow
 
@@ -31,7 +25,7 @@ def staffed(world, process, case, tier):
                            case_services.team_proposal(case))  # fmt: skip
 
 
-def test_the_queue_holds_the_tasks_of_my_role_at_my_school_and_nothing_else(world, open_case):  # noqa: F811
+def test_the_queue_holds_the_tasks_of_my_role_at_my_school_and_nothing_else(world, open_case):
     case_a, process_a = open_case(world.student_a1_3, "yellow")
     open_case(world.student_b1, "yellow")
     counselor_b1 = staff_with_role(Role.PSYCHOLOGY_TEACHER, world.school_b1, username="counselor_b1")
@@ -46,7 +40,7 @@ def test_the_queue_holds_the_tasks_of_my_role_at_my_school_and_nothing_else(worl
     assert list(selectors.inbox(counselor_b1)) == []
 
 
-def test_approvals_stay_out_of_the_queue_of_the_cases_own_team(world, open_case):  # noqa: F811
+def test_approvals_stay_out_of_the_queue_of_the_cases_own_team(world, open_case):
     vice = staff_with_role(Role.PRINCIPAL, world.school_a1, username="vice_principal_a1")
     case, process = open_case(world.student_a1_3, "orange")
     staffed(world, process, case, "orange")  # the principal takes the leader seat
@@ -61,7 +55,7 @@ def test_approvals_stay_out_of_the_queue_of_the_cases_own_team(world, open_case)
     assert names(selectors.queue(vice)) == [(world.student_a1_3.pk, "approve_referral")]
 
 
-def test_the_district_centre_queue_holds_its_schools_orange_closures(world, open_case):  # noqa: F811
+def test_the_district_centre_queue_holds_its_schools_orange_closures(world, open_case):
     case, process = open_case(world.student_a1_3, "orange")
     staffed(world, process, case, "orange")
     services.interview_done(world.counselor_a1, active(process, CaseFlow.interview), note="面谈")
@@ -76,7 +70,7 @@ def test_the_district_centre_queue_holds_its_schools_orange_closures(world, open
     assert list(selectors.queue(world.principal_a1)) == []
 
 
-def test_overdue_tasks_come_first(world, open_case):  # noqa: F811
+def test_overdue_tasks_come_first(world, open_case):
     staff_with_role(Role.HOMEROOM_TEACHER, world.class_a1_5, username="homeroom_a1_5")
     yellow, p_yellow = open_case(world.student_a1_5, "yellow")
     red, p_red = open_case(world.student_a1_3, "red")
@@ -84,20 +78,6 @@ def test_overdue_tasks_come_first(world, open_case):  # noqa: F811
     staffed(world, p_red, red, "red")
     rows = [(t.process.caseprocess.case.pk, t.flow_task.name) for t in selectors.inbox(world.counselor_a1)]
     assert rows == [(red.pk, "interview"), (yellow.pk, "interview")]  # red's is due in 24 h, yellow's in 7 days
-
-
-def many_flagged_cases(world, count: int, start: int = 0) -> None:
-    """`count` yellow cases at school A1 opened the way a large import opens them (bulk), each waiting for triage."""
-    campaign = CampaignFactory(schools=[world.school_a1])
-    students = Student.objects.bulk_create(
-        [Student(school=world.school_a1, school_class=world.class_a1_3, student_no=f"Q{n}", name=f"学生{n}",
-                 gender="F") for n in range(start, start + count)]
-    )  # fmt: skip
-    results = ScreeningResult.objects.bulk_create(
-        [ScreeningResult(campaign=campaign, student=s, source="import", answers={}, scores={}, tier="yellow",
-                         fired_rules=[], ruleset=campaign.ruleset, submitted_at=timezone.now()) for s in students]
-    )  # fmt: skip
-    services.on_students_flagged(None, results=results)
 
 
 @pytest.mark.parametrize("cases", [10, 1000])

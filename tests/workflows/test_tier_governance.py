@@ -14,9 +14,8 @@ from cases import services as case_services
 from cases.models import CaseStatus, ClosureEvaluation, Decision, SafetyOutcome, SupportStatus, TeamSeat
 from roster.models import Notification
 from screening.services import result_record
-from tests.factories.screening import CampaignFactory
-from tests.screening.test_reports import ANSWERS
-from tests.workflows.test_case_flow import active, nodes_open, take
+from tests.factories.cases import active, nodes_open, take
+from tests.factories.screening import ANSWERS, CampaignFactory
 from workflows import forms, selectors, services
 from workflows.flows import CaseFlow
 from workflows.models import CaseProcess

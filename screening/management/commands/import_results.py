@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from roster.models import User
+from screening.import_mappings import AUTO, platforms
 from screening.models import Campaign
 from screening.results_import import ResultsImport, import_results
 
@@ -16,8 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="import as this user (psychology roles; their scope applies)")
         parser.add_argument("--skip-invalid", action="store_true")
         parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument(
+            "--platform", default=AUTO, choices=[AUTO, *platforms()],
+            help="the mapping the file is read with (screening/platforms/); default: told by the headers",
+        )  # fmt: skip
 
-    def handle(self, *args, file, campaign, user, skip_invalid, dry_run, **options):
+    def handle(self, *args, file, campaign, user, skip_invalid, dry_run, platform, **options):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
@@ -30,7 +35,7 @@ class Command(BaseCommand):
         report = import_results(
             ResultsImport(
                 campaign=campaign_obj, data=path.read_bytes(), filename=path.name, actor=actor,
-                dry_run=dry_run, skip_invalid=skip_invalid,
+                dry_run=dry_run, skip_invalid=skip_invalid, platform=platform,
             )
         )  # fmt: skip
         if report.refused:
