@@ -7,7 +7,6 @@ Runs with the system Chromium (/usr/bin/chromium, or E2E_CHROMIUM); skipped wher
 
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,33 +14,21 @@ import pytest
 from django.conf import settings
 
 from screening.models import ScreeningResult
+from tests.e2e.test_screening_walkthrough import CHROMIUM, PASSWORD
+from tests.e2e.test_screening_walkthrough import browser as browser  # noqa: F401, PLC0414 (a fixture)
 from tests.factories.screening import CampaignFactory
 from tests.screening.platform_files import ipp_file, xinshu_file
 
-CHROMIUM = os.environ.get("E2E_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM, reason="no system Chromium (install Debian's chromium to run browser tests)"),
     pytest.mark.django_db(transaction=True),
 ]
 SHOTS = Path(os.environ.get("E2E_SCREENSHOTS", tempfile.gettempdir())) / "results-import"
-PASSWORD = "walk-through-2026"  # noqa: S105 (a test account)
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # this thread runs Playwright's loop and the ORM
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
 def test_an_ipp_export_is_imported_with_its_levels_beside_our_tiers(live_server, browser, world, tmp_path, language):
+    SHOTS.mkdir(parents=True, exist_ok=True)
     campaign = CampaignFactory(schools=[world.school_a1, world.school_a2])
     user = world.centre_district_a
     user.set_password(PASSWORD)

@@ -34,6 +34,18 @@ def test_the_admin_javascript_catalog_has_the_school_pickers_strings_in_chinese(
         "Remove selected %s",
     ):
         assert "%s" in catalog[msgid] and not re.search(r"[A-Za-z]{2,}", catalog[msgid]), msgid
+    # The two boxes' captions: Django's own "可用 %s" leaves a space before the school ("可用 学校").
+    assert catalog["Available %s"] == "可选的%s" and catalog["Chosen %s"] == "已选的%s"
+
+
+def test_a_schools_name_is_labelled_as_a_things_not_a_persons(client, world):
+    """"name" is 姓名 (a person's); a school, a district or a special group has a 名称."""
+    client.force_login(world.city_admin)
+    response = client.get(reverse("admin:roster_school_change", args=[world.school_a1.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r'<label[^>]*for="id_name"[^>]*>名称', html)
+    assert not re.search(r'<label[^>]*for="id_name"[^>]*>姓名', html)
 
 
 def test_the_admin_index_has_no_english_hidden_header(client, world):
