@@ -373,8 +373,9 @@ ROSTER_IMPORT_BACKGROUND_ROWS = env_int("ROSTER_IMPORT_BACKGROUND_ROWS", 5000)
 ROSTER_IMPORT_KEEP_HOURS = env_int("ROSTER_IMPORT_KEEP_HOURS", 24)
 # An export (a ledger's XLSX) of more rows than this is written by the task worker, with a progress page and a
 # notification when it is ready (roster.exports); smaller ones are answered at once. A city's key-help ledger took
-# about 2 s in the request (issue 18); 2,000 rows write in about 0.6 s on one core.
-EXPORT_BACKGROUND_ROWS = env_int("EXPORT_BACKGROUND_ROWS", 2000)
+# about 2 s in the request (issue 18); a ledger row costs about 0.7-0.9 ms (benchmarks/export_bench.py), so 1,000 rows
+# keep the request under a second.
+EXPORT_BACKGROUND_ROWS = env_int("EXPORT_BACKGROUND_ROWS", 1000)
 # A finished export (named students' cases) can be downloaded for these hours, then the hourly sweep deletes it.
 EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)
 # Finished exports, outside STATIC_ROOT and never served by the web server (roster.views_exports hands them over).
