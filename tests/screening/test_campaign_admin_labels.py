@@ -39,7 +39,7 @@ def test_the_admin_javascript_catalog_has_the_school_pickers_strings_in_chinese(
 
 
 def test_a_schools_name_is_labelled_as_a_things_not_a_persons(client, world):
-    """"name" is 姓名 (a person's); a school, a district or a special group has a 名称."""
+    """A person has a 姓名 ("name"); a school, a district or a special group has a 名称."""
     client.force_login(world.city_admin)
     response = client.get(reverse("admin:roster_school_change", args=[world.school_a1.pk]))
     assert response.status_code == 200
