@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from roster import audit
+from roster.import_jobs import RUNNING_GRACE
 from roster.models import AccessAction, AccessOutcome, ExportJob, ExportStatus, User
 from roster.notifications import notify
 
@@ -40,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 NOTIFICATION_KIND = "export_ready"
 RUNNING = (ExportStatus.PENDING, ExportStatus.RUNNING)
-# A job still pending or running this long after it was asked for belongs to a dead worker (a task is stopped after
-# Q_CLUSTER["timeout"] and retried a few times): the sweep marks it failed.
-RUNNING_GRACE = timedelta(hours=2)
 
 
 class ExportRefused(Exception):
@@ -282,7 +280,8 @@ def job_object_ids(job: ExportJob) -> list[int]:
 
 def export_sweep_expired(now: datetime | None = None) -> str:
     """The hourly django-q2 task: delete the files of exports past their expiry and mark them expired; mark jobs a
-    dead worker left pending or running as failed.
+    dead worker left pending or running as failed (the roster imports' rule: still running RUNNING_GRACE after the
+    file's keeping time).
 
     Access: the task worker only. Audit: none; the job's status shows what happened."""
     now = now or timezone.now()
