@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from cases.models import Case, Closure, Decision
+from cases.models import Case, CaseTransfer, Closure, Decision, InterviewNote, TransferStatus
 from cases.tiers import SEAT_ROLE, peak_tier, tier_rule
 from roster import audit, scoping
 from roster.models import AccessAction, AccessOutcome, RoleAssignment, Student, User
@@ -118,6 +118,8 @@ class CaseAction(StrEnum):
     PARENT_CONTACT = "parent_contact"  # a contact outside the flow's step
     REQUEST_SUPPORT = "request_support"  # 申请区县支持
     COORDINATE = "coordinate"  # the coordination log with outside agencies
+    REQUEST_NOTES = "request_notes"  # 档案移交: ask the school a case came from to release its restricted notes
+    RELEASE_NOTES = "release_notes"  # release them to the case's school now
 
 
 # Beyond reading the case: whether its team may, and which roles held over its school may. A role held elsewhere
@@ -141,7 +143,60 @@ def reads_clinical(user, case: Case) -> bool:
     case_qs = Case.objects.filter(pk=case.pk)
     if scoping.within_readers_scope(user, case_qs, ScreeningResult).exists():
         return True
-    return scoping.visible_by_grant(user, case_qs).exists()
+    return scoping.visible_by_grant(user, case_qs).exists() or left_by_readers_school(user, case)
+
+
+# --- A case handed over to another school (档案移交, cases.transfers) ----------------------------------------------
+
+# Who keeps reading a case after it moved to another school (what was written before the acceptance), and who reads
+# a case waiting for their school's acceptance (the case alone: its records once it is theirs).
+HANDOVER_READERS = frozenset(
+    {Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}
+)
+# Who reads a restricted note: the psychology teachers and principal of the school it was written at (or released to).
+NOTE_CLEARED_ROLES = frozenset({Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL})
+# Who releases a school's restricted notes to the case's new school: that school's, or its district centre.
+NOTE_RELEASERS = frozenset({Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE})
+
+
+def handed_over_at(user, case: Case):
+    """When the case was last accepted away from a school the user holds a reader's role over (that school's
+    psychology teachers and principal, its district and city), while they hold none over the case's school now;
+    None otherwise. The user reads the case as it was up to then."""
+    if holds(user, HANDOVER_READERS, case):
+        return None
+    transfers = case.transfers.filter(status=TransferStatus.ACCEPTED).select_related("from_school__district")
+    left = [t.accepted_at for t in transfers if scoping.holds_over(user, HANDOVER_READERS, t.from_school)]
+    return max(left, default=None)
+
+
+def left_by_readers_school(user, case: Case) -> bool:
+    """Whether the user reads the case as the school it left (see handed_over_at)."""
+    return handed_over_at(user, case) is not None
+
+
+def read_only_here(user, case: Case) -> bool:
+    """Whether the user reads the case only because it was handed over from their school: every change refused."""
+    return left_by_readers_school(user, case) and not on_team(user, case)
+
+
+def pending_transfer(case: Case) -> CaseTransfer | None:
+    return case.transfers.filter(status=TransferStatus.PENDING).select_related("from_school", "to_school").first()
+
+
+def withheld_note_schools(case: Case) -> list:
+    """The schools whose restricted notes on the case its school cannot read: written elsewhere, not released."""
+    notes = InterviewNote.objects.filter(case=case, restricted=True).exclude(school_id=case.school_id)
+    notes = notes.exclude(released_to_id=case.school_id).exclude(school__isnull=True)
+    from roster.models import School
+
+    return list(School.objects.filter(pk__in=notes.values("school_id")).select_related("district"))
+
+
+def note_schools_released_by(user, case: Case) -> list:
+    """The schools of withheld notes the user may release to the case's school (their psychology teachers and
+    principal, their district centre)."""
+    return [school for school in withheld_note_schools(case) if scoping.holds_over(user, NOTE_RELEASERS, school)]
 
 
 def may(user, case: Case, action: str) -> bool:
@@ -151,6 +206,10 @@ def may(user, case: Case, action: str) -> bool:
         return scoping.can_view(user, case)
     if action == CaseAction.CLINICAL:
         return reads_clinical(user, case)
+    if action == CaseAction.REQUEST_NOTES:
+        return holds(user, Role.PSYCHOLOGY_TEACHER, case) and bool(withheld_note_schools(case))
+    if action == CaseAction.RELEASE_NOTES:
+        return bool(note_schools_released_by(user, case))
     if action == CaseAction.REVIEW and scoping.scope_for(user).unrestricted:
         return True
     team, roles = _ALLOWED[action]
@@ -189,7 +248,8 @@ def access_case_by_id(
             scoping.visible(user, Case).select_related("student__school_class", "school__district")
             .filter(pk=case_id).first()
         )  # fmt: skip
-    if case is None or (action != CaseAction.READ and not may(user, case, action)):
+    refused_here = case is not None and writing and action in _READS and read_only_here(user, case)
+    if case is None or refused_here or (action != CaseAction.READ and not may(user, case, action)):
         changing = writing or action not in _READS
         _log(AccessAction.CHANGE if changing else logged_as, [case_id], AccessOutcome.DENIED)
         raise Http404()
@@ -251,6 +311,55 @@ def change_logged(user, case: Case) -> Iterator[None]:
 # --- Who reads which case record (the rows, through roster.scoping) -------------------------------------------------
 
 
+def _handover_schools(scope):
+    """The schools in the subtree of the scope's handover readers' roles (a query), or None when there are none."""
+    from roster.models import School
+
+    nodes = scope.nodes(HANDOVER_READERS)
+    if not any(nodes.values()):
+        return None
+    return School.objects.filter(scoping.subtree_q(School, nodes)).values("pk")
+
+
+def _handed_over(model, prefix: str, written_at: str | None, *, incoming: bool = False):
+    """The `also` rule of a case record (roster.scoping): the readers of a school a case left keep reading what was
+    written before the acceptance (`written_at` no later than the transfer's accepted_at; the case row itself when
+    None). With `incoming`, the readers of the school a case is waiting to be accepted by read the case row."""
+    from django.db.models import F, Q
+
+    lookup = f"{prefix}transfers"
+
+    def rule(scope):
+        schools = _handover_schools(scope)
+        if schools is None:
+            return None
+        left = {f"{lookup}__status": TransferStatus.ACCEPTED, f"{lookup}__from_school__in": schools}
+        if written_at:
+            left[f"{written_at}__lte"] = F(f"{lookup}__accepted_at")
+        q = Q(pk__in=model._default_manager.filter(**left).values("pk"))
+        if incoming:
+            waiting = CaseTransfer.objects.filter(status=TransferStatus.PENDING, to_school__in=schools)
+            q |= Q(pk__in=waiting.values("case_id"))
+        return q
+
+    return rule
+
+
+def _written_at_school(scope):
+    """An interview note stays with the school it was written at (its readers), wherever its case is now."""
+    from django.db.models import Q
+
+    schools = _handover_schools(scope)
+    return None if schools is None else Q(school__in=schools)
+
+
+def _between_schools(scope):
+    from django.db.models import Q
+
+    schools = _handover_schools(scope)
+    return None if schools is None else Q(from_school__in=schools) | Q(to_school__in=schools)
+
+
 def register_case_models() -> None:
     """Register every case model with roster.scoping (called once, from CasesConfig.ready)."""
     from cases import models
@@ -281,31 +390,45 @@ def register_case_models() -> None:
         }
 
     register_scoped_model(
-        models.Case, paths(""), readers=readers, team_roles=team_roles, team="team", grants=grants("")
-    )
-    for model in (models.CaseTeamMember, models.InterventionPlan, models.ParentContact, models.TierChange,
-                  models.Closure):  # fmt: skip
+        models.Case, paths(""), readers=readers, team_roles=team_roles, team="team", grants=grants(""),
+        also=_handed_over(models.Case, "", None, incoming=True),
+    )  # fmt: skip
+    for model, written_at in ((models.CaseTeamMember, "joined_at"), (models.InterventionPlan, "created_at"),
+                              (models.ParentContact, "contacted_at"), (models.TierChange, "requested_at"),
+                              (models.Closure, "proposed_at")):  # fmt: skip
         register_scoped_model(
             model, paths("case__"), readers=readers, team_roles=team_roles, team="case__team",
-            grants=grants("case__"),
+            grants=grants("case__"), also=_handed_over(model, "case__", written_at),
         )  # fmt: skip
     register_scoped_model(
         models.PlanMeasure, paths("plan__case__"), readers=readers, team_roles=team_roles, team="plan__case__team",
-        grants=grants("plan__case__"),
+        grants=grants("plan__case__"), also=_handed_over(models.PlanMeasure, "plan__case__", "plan__created_at"),
     )  # fmt: skip
-    for model in (models.FollowUp, models.Referral, models.CrisisAlert, models.SafetyAssessment,
-                  models.SupportRequest, models.CoordinationEntry):  # fmt: skip
+    for model, written_at in ((models.FollowUp, "held_at"), (models.Referral, "requested_at"),
+                              (models.CrisisAlert, "raised_at"), (models.SafetyAssessment, "assessed_at"),
+                              (models.SupportRequest, "requested_at"),
+                              (models.CoordinationEntry, "recorded_at")):  # fmt: skip
         # A crisis alert carries a result (why it was raised): never for homeroom teachers, who get the care
         # instruction instead (cases.alerts).
-        register_scoped_model(model, paths("case__"), readers=clinical, grants=grants("case__"))
+        register_scoped_model(model, paths("case__"), readers=clinical, grants=grants("case__"),
+                              also=_handed_over(model, "case__", written_at))  # fmt: skip
     register_scoped_model(
         models.ClosureEvaluation, paths("closure__case__"), readers=readers, team_roles=team_roles,
         team="closure__case__team", grants=grants("closure__case__"),
+        also=_handed_over(models.ClosureEvaluation, "closure__case__", "decided_at"),
     )  # fmt: skip
-    # A note marked restricted: the school's psychology teachers and principal only (not the district centre).
+    # A note marked restricted: the psychology teachers and principal of the school it was written at (not the
+    # district centre), and of the school it was released to (档案移交: notes stay behind unless released). A note
+    # stays readable by the school it was written at after the case moved on.
     register_scoped_model(
         models.InterviewNote, paths("case__"), readers=clinical,
-        restricted=("restricted", frozenset({Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL})), grants=grants("case__"),
+        restricted=("restricted", NOTE_CLEARED_ROLES), cleared_at={Level.SCHOOL: ("school", "released_to")},
+        grants=grants("case__"), also=_written_at_school,
+    )  # fmt: skip
+    # A transfer: the case's readers, and those of the two schools it is between.
+    register_scoped_model(
+        models.CaseTransfer, paths("case__"), readers=readers, team_roles=team_roles, team="case__team",
+        also=_between_schools,
     )  # fmt: skip
     # Who broke the glass, when and why: the district's centre and auditor, the city centre, the case school's
     # principal (the grantee sees their own grants through cases.selectors, not through this).

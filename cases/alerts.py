@@ -307,8 +307,10 @@ def crisis_alerts_escalate_due(now: datetime | None = None) -> int:
     Access: the task worker (one-off schedules and the per-minute tick). Audit: the steps and history rows.
     """
     now = now or timezone.now()
+    # An alert of a stopped case (its student left the system: cases.leavers) climbs no further until it runs again.
+    running = Q(case__isnull=True) | Q(case__paused_at__isnull=True)
     due = list(
-        CrisisAlert.objects.filter(status=AlertStatus.OPEN, next_escalation_at__lte=now)
+        CrisisAlert.objects.filter(running, status=AlertStatus.OPEN, next_escalation_at__lte=now)
         .order_by("next_escalation_at")
         .values_list("pk", flat=True)[:500]
     )
@@ -323,6 +325,8 @@ def crisis_alerts_escalate_due(now: datetime | None = None) -> int:
             )
             if alert is None:
                 continue
+            if alert.case_id and Case.objects.filter(pk=alert.case_id, paused_at__isnull=False).exists():
+                continue  # stopped since the list was read
             _climb(alert, now)
             climbed += 1
     if climbed:

@@ -2,6 +2,10 @@
 critical answers and the rules that fired, and a summary of each of their cases (team, interviews, plan, parent
 contacts, referrals, follow-ups, tier changes, closure).
 
+The student's whole story across schools and school years (cases.archive, 一生一档) heads it: each screening says
+where and in which school year it was taken, each case its school and the case it follows, and earlier cases the
+reader may not read show as a line, without content.
+
 For psychology teachers and above of the student's school (the ScreeningResult readers rule: principals, district
 centres and auditors, the city centre, in their subtrees); anyone else gets a 404. The cases and their records go
 through roster.scoping as everywhere: a restricted interview note counts by its date, its content never appears here,
@@ -21,6 +25,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cases.archive import Archive, ArchiveCase, student_archive
 from cases.ledgers import STAGE_LABELS, stage_of
 from cases.models import (
     Case,
@@ -67,6 +72,8 @@ class Screening:
     scores: list[ScaleScore]
     reasons: list[str]
     critical: list[CriticalAnswer]
+    school: str = ""  # where the student answered (cases.archive), in the report
+    school_year: str = ""
 
 
 @dataclass
@@ -86,6 +93,8 @@ class CaseSummary:
     tier_changes: list[TierChange] = field(default_factory=list)
     closure: Closure | None = None  # the latest proposal, decided or not
     url: str = ""  # the case page, set by the view (workflows knows the process)
+    school: str = ""  # the case's school (cases.archive)
+    follows: ArchiveCase | None = None  # the earlier case it follows, as the reader may see it
 
 
 @dataclass
@@ -96,6 +105,7 @@ class IndividualReport:
     screenings: list[Screening]
     cases: list[CaseSummary]
     chart: str = ""  # scores across campaigns, oldest first (from two screenings on)
+    archive: Archive | None = None  # the whole story across schools and years (一生一档)
 
 
 def screening_of(user, result_id: int | None) -> Screening | None:
@@ -219,11 +229,23 @@ def individual_report(user, student: Student) -> IndividualReport:
     """The report of a student from access_student (the caller has checked access and logs the reading)."""
     names = scoping.within_roles(user, Student.objects.filter(pk=student.pk), NAME_ROLES).exists()
     screenings = _screenings(user, student)
+    archive = student_archive(user, student, reads_student=True)  # the caller's access_student checked it
+    places = {s.result_id: s for s in archive.screenings}
+    for screening in screenings:
+        place = places.get(screening.result.pk)
+        if place is not None:
+            screening.school, screening.school_year = place.school, place.school_year
+    summaries = _case_summaries(user, student)
+    for summary in summaries:
+        line = archive.case(summary.case.pk)
+        summary.school = line.school if line else ""
+        summary.follows = archive.case(summary.case.follows_id)
     return IndividualReport(
         student=student,
         name=student.name if names else mask_name(student.name),
         special_groups=[str(group) for group in student.special_groups.order_by("pk")],
         screenings=screenings,
-        cases=_case_summaries(user, student),
+        cases=summaries,
         chart=_scores_chart(screenings),
+        archive=archive,
     )

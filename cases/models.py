@@ -62,6 +62,14 @@ class Case(models.Model):
     # When the current tier's clocks started (the first interview and the parent contact count from it): the opening,
     # the reopening, or the last raise of the tier.
     clock_from = models.DateTimeField(_("clocks run from"), null=True, blank=True)
+    # 一生一案 across years: a flag for a student whose earlier case is closed opens a new case linked to it.
+    follows = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="followed_by",
+        verbose_name=_("follows the earlier case"),
+    )  # fmt: skip
+    # Set when the student left the system (roster.models.LEAVING_STATUSES): every clock of the case stops until
+    # the team hands it over or closes it, or the student is enrolled again.
+    paused_at = models.DateTimeField(_("clocks stopped at"), null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -126,6 +134,15 @@ class InterviewNote(models.Model):
     held_at = models.DateTimeField(_("held at"))
     note = models.TextField(_("note"))
     restricted = models.BooleanField(_("restricted"), default=False)
+    # The school whose psychology teachers and principal read the note when it is restricted: where it was written.
+    # A transfer leaves it there (档案移交: restricted notes stay behind) until released to the case's new school.
+    school = models.ForeignKey(
+        "roster.School", on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("written at school")
+    )
+    released_to = models.ForeignKey(
+        "roster.School", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("released to school"),
+    )  # fmt: skip
     history = HistoricalRecords()
 
     class Meta:
@@ -491,6 +508,7 @@ class Agency(models.TextChoices):
     POLICE = "police", _("Police")
     COMMUNITY = "community", _("Community")
     EDUCATION = "education", _("Education bureau")
+    SCHOOL = "school", _("A school outside this system")  # a leaver's case handed over (转出本市)
     OTHER = "other", _("Other")
 
 
@@ -549,3 +567,50 @@ class SafetyAssessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}:{self.outcome}"
+
+
+class TransferStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for the receiving school")
+    ACCEPTED = "accepted", _("Accepted")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class CaseTransfer(models.Model):
+    """档案移交: an active case of a student who moved school (roster.SchoolMove confirmed). The sending team stays
+    responsible until the receiving school's psychology teacher accepts; then the case's school, team, tasks and
+    clocks move, and the sending school keeps read-only access to what was written before `accepted_at`."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="transfers", verbose_name=_("case"))
+    move = models.ForeignKey(
+        "roster.SchoolMove", on_delete=models.PROTECT, null=True, blank=True, related_name="case_transfers",
+        verbose_name=_("school move"),
+    )  # fmt: skip
+    from_school = models.ForeignKey(
+        "roster.School", on_delete=models.PROTECT, related_name="transfers_out", verbose_name=_("from school")
+    )
+    to_school = models.ForeignKey(
+        "roster.School", on_delete=models.PROTECT, related_name="transfers_in", verbose_name=_("to school")
+    )
+    tier = models.CharField(_("tier at the move"), max_length=8, choices=RiskTier.choices)
+    status = models.CharField(_("status"), max_length=12, choices=TransferStatus.choices,
+                              default=TransferStatus.PENDING)  # fmt: skip
+    requested_at = models.DateTimeField(_("requested at"))
+    due_at = models.DateTimeField(_("to be accepted by"))
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("accepted by"),
+    )  # fmt: skip
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("case transfer")
+        verbose_name_plural = _("case transfers")
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["case"], condition=Q(status="pending"), name="one_pending_transfer")
+        ]
+        indexes = [models.Index(fields=["to_school", "status"]), models.Index(fields=["from_school", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.from_school_id}→{self.to_school_id}"

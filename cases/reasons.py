@@ -8,7 +8,7 @@ tests/cases/test_reasons.py scans the code for the reasons it writes: a new reas
 
 Parts: a name ending in "tier" is a tier code, "decision" a decision code; any other part is text kept as written
 (a person's free text or a username). Registry order matters: the first pattern that matches wins.
-May import: screening (RiskTier); imported by workflows.
+May import: roster (StudentStatus), screening (RiskTier); imported by workflows.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from functools import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import Decision
+from roster.models import StudentStatus
 from screening.definitions import RiskTier
 
 HIDDEN_TIER = _("(not shown)")
@@ -51,6 +52,8 @@ def _part_regex(name: str) -> str:
         return "|".join(RiskTier.values)
     if name == "decision":
         return "|".join(Decision.values)
+    if name == "student_status":
+        return "|".join(StudentStatus.values)
     return ".+"
 
 
@@ -99,6 +102,16 @@ REASONS: tuple[Reason, ...] = (
     Reason("closed", _("Closed")),
     Reason("reopened: {text}", _("Reopened: %(text)s")),
     Reason("emergency access", _("Emergency access")),
+    # A student who left the system (issue 19): the clocks stop, then the case is handed over, closed or resumed.
+    Reason(
+        "clocks stopped: the student left ({student_status})",
+        _("Clocks stopped: the student left (%(student_status)s)"),
+    ),  # fmt: skip
+    Reason("clocks run again: the student is enrolled again", _("Clocks run again: the student is enrolled again")),
+    Reason("clocks run again: the student moved school", _("Clocks run again: the student moved to another school")),
+    Reason("handed over to {institution}: {text}", _("Handed over outside the system to %(institution)s: %(text)s")),
+    Reason("handed over to {institution}", _("Handed over outside the system to %(institution)s")),
+    Reason("crisis alert window moved by the pause", _("Crisis alert's window moved by the time the clocks stopped")),
     # Tier governance (issue 16): raising at once, lowering only with an approval.
     Reason(
         "raised by staff concern: {old_tier} → {new_tier}: {text}",
@@ -125,6 +138,16 @@ REASONS: tuple[Reason, ...] = (
         "safety assessment: not safe: {old_tier} → {new_tier}",
         _("Safety assessment found the student not safe: %(old_tier)s → %(new_tier)s"),
     ),  # fmt: skip
+    # 档案移交 (cases.transfers): the case follows its student to another school.
+    Reason("transfer requested: {from_school} → {to_school}", _("Transfer requested: %(from_school)s → %(to_school)s")),
+    Reason("transfer cancelled: the student moved again", _("Transfer cancelled: the student moved again")),
+    Reason("transfer accepted: {from_school} → {to_school}", _("Transfer accepted: %(from_school)s → %(to_school)s")),
+    Reason("transferred: {from_school} → {to_school}", _("Left the team: transferred %(from_school)s → %(to_school)s")),
+    Reason("re-staffed at the receiving school", _("Team re-staffed at the receiving school")),
+    Reason("crisis alert moved to the receiving school", _("Crisis alert moved to the receiving school")),
+    Reason("restricted notes release requested: {text}", _("Release of the restricted notes requested: %(text)s")),
+    Reason("restricted notes released: {text}", _("Restricted notes released: %(text)s")),
+    Reason("restricted note released: {text}", _("Restricted note released: %(text)s")),
     # Crisis alerts (cases.alerts).
     Reason("crisis alert raised", _("Crisis alert raised")),
     Reason("crisis alert level {level}", _("Crisis alert escalated to level %(level)s")),
@@ -147,6 +170,8 @@ def _part_display(name: str, value: str, tiers: bool, clinical: bool) -> str:
         return str(RiskTier(value).label) if tiers else str(HIDDEN_TIER)
     if name == "decision":
         return str(Decision(value).label)
+    if name == "student_status":
+        return str(StudentStatus(value).label)
     if name == "text" and not clinical:
         return str(HIDDEN_TEXT)
     return value

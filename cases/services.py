@@ -85,12 +85,14 @@ def _save(obj, actor, reason: str) -> None:
 @dataclass(frozen=True)
 class Opening:
     case: Case
-    outcome: str  # "opened", "reopened", "raised" (tier went up) or "unchanged"
+    outcome: str  # "opened" (a new case, perhaps following an ended one), "raised" (tier went up) or "unchanged"
 
 
 def case_open_for_flag(result, now=None) -> Opening:
-    """A flagged screening result (yellow or above) → the student's case: opened, reopened (a closed case keeps its
-    history), or, when one is active, updated (its tier only ever raised here; lowering needs approval).
+    """A flagged screening result (yellow or above) → the student's case: opened, or, when one is active, updated (its
+    tier only ever raised here; lowering needs approval). A student whose latest case ended (closed, or handed over
+    outside the system) gets a new case at their school now, linked to it by `follows` (一生一案 across years and
+    schools); reopening an ended case is a person's decision (case_reopen), never a flag's.
 
     Access: the system (the `student_flagged` event). Audit: the case's history row with the reason.
     """
@@ -109,12 +111,11 @@ def case_open_for_flag(result, now=None) -> Opening:
 
 
 def _open_for_flag(result, student: Student, now) -> Opening:
-    # One query for the student's active case and latest closed one (a student has few cases).
+    # One query for the student's active case and latest ended one (a student has few cases).
     cases = list(
-        Case.objects.select_for_update()
-        .filter(student=student, status__in=(*ACTIVE_STATUSES, CaseStatus.CLOSED))
+        Case.objects.select_for_update().filter(student=student, status__in=(*ACTIVE_STATUSES, *ENDED_STATUSES))
         .order_by("-opened_at", "-pk")
-    )
+    )  # fmt: skip
     # This result, at this tier, was delivered before (a task run again): never reopen or re-raise. A result
     # re-scored to another tier is a new flag.
     applied = next((c for c in cases if c.screening_result_id == result.pk and c.screened_tier == result.tier), None)
@@ -130,14 +131,21 @@ def _open_for_flag(result, student: Student, now) -> Opening:
             return Opening(active, "raised")
         _save(active, None, f"screening flag ({result.tier}) on an open case")
         return Opening(active, "unchanged")
-    closed = next((c for c in cases if c.status == CaseStatus.CLOSED), None)
-    return _open(student, closed, now, None, "a screening flag", source=CaseSource.SCREENING, tier=result.tier,
+    ended = next((c for c in cases if c.status in ENDED_STATUSES), None)
+    return _open(student, ended, now, None, "a screening flag", source=CaseSource.SCREENING, tier=result.tier,
                  screening_result=result)  # fmt: skip
 
 
-def _open(student: Student, closed: Case | None, now, actor, by: str, *, source: str, tier: str, **fields) -> Opening:
-    """Reopen the student's latest closed case (its history kept) or open a new one, waiting for triage."""
-    case = closed or Case(student=student, opened_at=now, opened_by=actor)
+# A case that ended: closed after its evaluation, or handed over outside the system when the student left.
+ENDED_STATUSES = (CaseStatus.CLOSED, CaseStatus.TRANSFERRED)
+
+
+def _open(student: Student, earlier: Case | None, now, actor, by: str, *, source: str, tier: str,
+          **fields) -> Opening:  # fmt: skip
+    """Open a new case at the student's school now, waiting for triage; linked to the student's latest ended case
+    (`earlier`, at whichever school it was) so that the archive reads as one story. The earlier case stays as it
+    ended, at its own school: its records are read under its school's rules, not handed to the new one."""
+    case = Case(student=student, opened_at=now, opened_by=actor, follows=earlier)
     case.school_id = student.school_id
     if Student.school.is_cached(student):  # loaded with the result: the process start reads it
         case.school = student.school
@@ -145,8 +153,8 @@ def _open(student: Student, closed: Case | None, now, actor, by: str, *, source:
     case.triaged, case.status, case.closed_at, case.clock_from = False, CaseStatus.OPEN, None, now
     for name, value in fields.items():
         setattr(case, name, value)
-    _save(case, actor, f"{'reopened' if closed else 'opened'} by {by}")
-    return Opening(case, "reopened" if closed else "opened")
+    _save(case, actor, f"opened by {by}")
+    return Opening(case, "opened")
 
 
 def cases_open_for_flags(results, now=None) -> list[Opening]:
@@ -159,7 +167,7 @@ def cases_open_for_flags(results, now=None) -> list[Opening]:
     students = {r.student_id for r in results}
     with_cases = set(
         Case.objects.select_for_update()
-        .filter(student_id__in=students, status__in=(*ACTIVE_STATUSES, CaseStatus.CLOSED))
+        .filter(student_id__in=students, status__in=(*ACTIVE_STATUSES, *ENDED_STATUSES))
         .values_list("student_id", flat=True)
     )
     fresh, later, seen = [], [], set()
@@ -210,8 +218,11 @@ def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW
                 return Opening(active, "raised")
             _save(active, actor, f"referred again by staff: {reason}")
             return Opening(active, "unchanged")
-        closed = Case.objects.select_for_update().filter(student=student, status=CaseStatus.CLOSED).first()
-        opening = _open(student, closed, now, actor, "a staff referral", source=CaseSource.TEACHER_REFERRAL,
+        ended = (
+            Case.objects.select_for_update().filter(student=student, status__in=ENDED_STATUSES)
+            .order_by("-opened_at", "-pk").first()
+        )  # fmt: skip
+        opening = _open(student, ended, now, actor, "a staff referral", source=CaseSource.TEACHER_REFERRAL,
                         tier=tier, reason=reason)  # fmt: skip
         red_case_enqueue(opening.case, "", _("referred as red by staff"))
         return opening
@@ -339,9 +350,11 @@ def interview_record(actor, case: Case, note: str, *, held_at=None, restricted: 
     access.require_seat_or_role(actor, case, TeamSeat.PSYCHOLOGY_TEACHER, Role.PSYCHOLOGY_TEACHER)
     if not note.strip():
         raise ValidationError(_("Write what the interview found."))
+    # Written at the case's school: a restricted note stays that school's when the case moves (cases.transfers).
     interview = InterviewNote(
-        case=case, author=actor, held_at=held_at or timezone.now(), note=note, restricted=restricted
-    )
+        case=case, author=actor, held_at=held_at or timezone.now(), note=note, restricted=restricted,
+        school_id=case.school_id,
+    )  # fmt: skip
     _save(interview, actor, "interview")
     return interview
 

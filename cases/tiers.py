@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -40,8 +40,10 @@ SEAT_ROLE = {
 # The human steps that have a deadline ("approval" covers every approval node).
 STEPS = (
     "triage", "staffing", "interview", "parent_contact", "plan", "request_referral", "make_referral", "follow_up",
-    "approval", "safety_assessment", "district_support",
+    "approval", "safety_assessment", "district_support", "transfer_acceptance",
 )  # fmt: skip
+# Steps that may have an overdue chain of their own (`overdue_chains`), and audiences only such a chain may name.
+TRANSFER_STEP = "transfer_acceptance"
 
 
 class Audience:
@@ -53,7 +55,13 @@ class Audience:
     PRINCIPAL = "principal"
     DISTRICT_DUTY = "district_duty"
     CITY_CENTRE = "city_centre"
-    ALL = frozenset({ASSIGNEE, DUTY_PSYCHOLOGY, PSYCHOLOGY_TEACHERS, PRINCIPAL, DISTRICT_DUTY, CITY_CENTRE})
+    # 档案移交: the district centre of the school a case is being transferred from (its transfer_acceptance chain only;
+    # the chain's other audiences are the receiving school's and district's).
+    SENDING_DISTRICT_DUTY = "sending_district_duty"
+    ALL = frozenset({ASSIGNEE, DUTY_PSYCHOLOGY, PSYCHOLOGY_TEACHERS, PRINCIPAL, DISTRICT_DUTY, CITY_CENTRE,
+                     SENDING_DISTRICT_DUTY})  # fmt: skip
+    # Audiences that name someone only for the step of a transfer.
+    TRANSFER_ONLY = frozenset({SENDING_DISTRICT_DUTY})
 
 
 # Who evaluates a closure at each level of a chain.
@@ -103,6 +111,11 @@ class Duration:
 class ChainStep:
     after: Duration  # after the due time
     notify: str  # an Audience
+    more: tuple[str, ...] = ()  # further audiences told at the same step ("notify: [a, b]")
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return (self.notify, *self.more)
 
 
 @dataclass(frozen=True)
@@ -113,9 +126,15 @@ class TierRule:
     deadlines: dict[str, Duration]
     overdue_chain: tuple[ChainStep, ...]
     closure_chain: tuple[str, ...]  # roles, lowest first
+    # A step's own overdue chain in place of `overdue_chain` (a transfer's acceptance: both district centres).
+    overdue_chains: dict[str, tuple[ChainStep, ...]] = field(default_factory=dict)
 
     def deadline(self, step: str) -> Duration:
         return self.deadlines[step]
+
+    def chain(self, step: str) -> tuple[ChainStep, ...]:
+        """The overdue chain of a step: its own when the rules give it one, else the tier's."""
+        return self.overdue_chains.get(step, self.overdue_chain)
 
     @property
     def closure_approver(self) -> str:
@@ -175,6 +194,24 @@ def _audiences(value, where: str, problems: list[str]) -> tuple[str, ...]:
     return names
 
 
+def _chain(raw, where: str, problems: list[str], *, red: bool, transfer: bool = False) -> tuple[ChainStep, ...]:
+    """An overdue chain: steps of `after` (a duration past the due time) and `notify` (an audience, or a list)."""
+    chain = []
+    for i, step in enumerate(raw or []):
+        if not isinstance(step, dict) or "after" not in step or "notify" not in step:
+            problems.append(f"{where}[{i}]: needs 'after' and 'notify'")
+            continue
+        after = _duration(step["after"], f"{where}[{i}].after", problems, red=red)
+        audiences = _audiences(step["notify"], f"{where}[{i}].notify", problems) or ("",)
+        if not transfer:
+            for name in set(audiences) & Audience.TRANSFER_ONLY:
+                problems.append(f"{where}[{i}].notify: {name!r} names someone only in overdue_chains.{TRANSFER_STEP}")
+        chain.append(ChainStep(after, audiences[0], tuple(audiences[1:])))
+    if not chain:
+        problems.append(f"{where}: at least one step")
+    return tuple(chain)
+
+
 def parse_rules(data, source="tier rules") -> Rules:
     """Validated rules from the YAML's data; every problem at once in TierRulesInvalid."""
     problems: list[str] = []
@@ -201,16 +238,18 @@ def parse_rules(data, source="tier rules") -> Rules:
             deadlines[step] = _duration(raw_deadlines[step], f"{where}.deadlines.{step}", problems, red=red)
         for step in set(raw_deadlines) - set(STEPS):
             problems.append(f"{where}.deadlines.{step}: not a step ({', '.join(STEPS)})")
-        chain = []
-        for i, step in enumerate(raw.get("overdue_chain") or []):
-            if not isinstance(step, dict) or "after" not in step or "notify" not in step:
-                problems.append(f"{where}.overdue_chain[{i}]: needs 'after' and 'notify'")
+        chain = _chain(raw.get("overdue_chain"), f"{where}.overdue_chain", problems, red=red)
+        step_chains = {}
+        raw_chains = raw.get("overdue_chains") or {}
+        if not isinstance(raw_chains, dict):
+            problems.append(f"{where}.overdue_chains: a mapping of step to chain")
+            raw_chains = {}
+        for step, raw_chain in raw_chains.items():
+            if step not in STEPS:
+                problems.append(f"{where}.overdue_chains.{step}: not a step ({', '.join(STEPS)})")
                 continue
-            after = _duration(step["after"], f"{where}.overdue_chain[{i}].after", problems, red=red)
-            (notify,) = _audiences(step["notify"], f"{where}.overdue_chain[{i}].notify", problems)[:1] or ("",)
-            chain.append(ChainStep(after, notify))
-        if not chain:
-            problems.append(f"{where}.overdue_chain: at least one step")
+            step_chains[step] = _chain(raw_chain, f"{where}.overdue_chains.{step}", problems, red=red,
+                                       transfer=step == TRANSFER_STEP)  # fmt: skip
         closure = []
         for name in raw.get("closure_chain") or []:
             if name not in CLOSURE_ROLES:
@@ -222,7 +261,7 @@ def parse_rules(data, source="tier rules") -> Rules:
         tiers[str(tier)] = TierRule(
             seats=team or (), parent_contact_required=bool(raw.get("parent_contact_required")),
             notify_district_at_once=bool(raw.get("notify_district_at_once")), deadlines=deadlines,
-            overdue_chain=tuple(chain), closure_chain=tuple(closure),
+            overdue_chain=tuple(chain), closure_chain=tuple(closure), overdue_chains=step_chains,
         )  # fmt: skip
     raw_alerts = data.get("alerts") or {}
     windows = {}
@@ -238,6 +277,9 @@ def parse_rules(data, source="tier rules") -> Rules:
         if not raw_levels:
             problems.append(f"alerts.{name}: at least one level")
         levels[name] = tuple(_audiences(level, f"alerts.{name}[{i}]", problems) for i, level in enumerate(raw_levels))
+        for i, level in enumerate(levels[name]):
+            for audience in set(level) & Audience.TRANSFER_ONLY:
+                problems.append(f"alerts.{name}[{i}]: {audience!r} names someone only in a transfer's overdue chain")
     if problems:
         raise TierRulesInvalid(source, problems)
     return Rules(tiers, AlertRules(windows, levels["school_hours"], levels["out_of_hours"]))

@@ -94,6 +94,10 @@ AUDIT_LOG_KEY = os.environ.get("AUDIT_LOG_KEY", "")
 # compares the log with it. Put it on storage the database role cannot write, and ship it off the host
 # (docs/SECURITY.md, "The audit anchor").
 AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE") or str(BASE_DIR / "var" / "audit-anchor.log")
+# Keys the hash of each student's national student number (全国学籍号, roster.identity), the only form it is kept in.
+# Set it once per deployment and never change it: a new key makes every stored number unmatchable. Without it the
+# hash is keyed from SECRET_KEY.
+STUDENT_ID_KEY = os.environ.get("STUDENT_ID_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -381,6 +385,8 @@ EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)
 # Finished exports, outside STATIC_ROOT and never served by the web server (roster.views_exports hands them over).
 # The web server and the task worker must share this folder.
 EXPORT_ROOT = os.environ.get("EXPORT_ROOT") or str(BASE_DIR / "var" / "exports")
+# Files the demo commands write for a walk-through (seed_case_demo: a class list that stages a school move).
+DEMO_OUTPUT_DIR = os.environ.get("DEMO_OUTPUT_DIR") or str(BASE_DIR / "var" / "demo")
 # Reports below the school level show a count of fewer than this many students as "<5" (screening.suppression).
 REPORT_MIN_CELL = env_int("REPORT_MIN_CELL", 5)
 # "Break the glass": how long an emergency access to a case outside one's scope lasts (cases.EmergencyAccess).

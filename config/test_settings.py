@@ -20,6 +20,7 @@ if not REDIS_URL:  # noqa: F405
 AUDIT_ANCHOR_FILE = os.path.join(tempfile.gettempdir(), f"xinqiao-test-audit-anchor-{os.getpid()}.log")
 # Background exports (roster.exports) write their files here, never into the checkout's var/.
 EXPORT_ROOT = os.path.join(tempfile.gettempdir(), f"xinqiao-test-exports-{os.getpid()}")
+DEMO_OUTPUT_DIR = os.path.join(tempfile.gettempdir(), f"xinqiao-test-demo-{os.getpid()}")
 SECURE_SSL_REDIRECT = False
 # Sign-in lockout (django-axes) stays on: its backend needs the request, so tests sign in by posting the login form,
 # or with client.force_login(); client.login() passes no request and is refused (pass request=HttpRequest()).

@@ -233,7 +233,7 @@ def access_code_classes_by_ids(actor: User, class_ids: Iterable[int]) -> list[Sc
     if not wanted or not scoping.can_use_admin(actor):
         raise Http404(_("Not found, or not in your scope."))
     classes = list(
-        scoping.changeable(actor, SchoolClass)
+        scoping.changeable(actor, SchoolClass.objects.current())
         .filter(pk__in=wanted)
         .select_related("school")
         .order_by("school__code", "grade", "number")

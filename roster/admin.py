@@ -14,9 +14,17 @@ from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from roster import admin_staff, audit, scoping, selectors, services
+from roster import admin_staff, audit, leaving, scoping, selectors, services
 from roster.admin_access import issue_access_codes_action
 from roster.admin_scoped import ScopedAdminMixin
+from roster.identity import (
+    is_national_id,
+    mask_national_id,
+    national_id_digest,
+    national_id_tail,
+    normalize_national_id,
+)
+from roster.importing import NATIONAL_ID_FORMAT
 from roster.masking import mask_name, mask_phone
 from roster.models import (
     LEVEL_FIELD,
@@ -136,12 +144,37 @@ class SchoolAdmin(ScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ClassYearFilter(admin.SimpleListFilter):
+    """Current classes unless asked otherwise: classes that graduated in a school-year rollover (roster.rollover) are
+    kept for their history, out of the way of this year's work."""
+
+    title = _("school year")
+    parameter_name = "archived"
+
+    def lookups(self, request, model_admin):
+        return [("current", _("Current classes")), ("graduated", _("Graduated classes")), ("all", _("All"))]
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "current") == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or "current"
+        if value == "graduated":
+            return queryset.archived()
+        return queryset if value == "all" else queryset.current()
+
+
 @admin.register(SchoolClass)
 class SchoolClassAdmin(ScopedExportMixin, ScopedAdmin):
     resource_classes = [SchoolClassResource]
     actions = [issue_access_codes_action]
     list_display = ["__str__", "school", "homeroom_teacher", "student_count"]
-    list_filter = [grade_filter("grade"), ("school", RelatedOnlyFieldListFilter)]
+    list_filter = [ClassYearFilter, grade_filter("grade"), ("school", RelatedOnlyFieldListFilter)]
 
     def get_queryset(self, request):
         homerooms = RoleAssignment.objects.filter(role=Role.HOMEROOM_TEACHER).select_related("user")
@@ -181,11 +214,52 @@ class MaskedStudentHistory(HistoricalRecordContextHelper):
         return super().prepare_delta_change_value(change, value)
 
 
+class StudentAdminForm(forms.ModelForm):
+    """The student form, with the national student number typed to set or replace it: never shown back (only its
+    last 4 characters are kept, roster.identity)."""
+
+    national_id = forms.CharField(
+        label=_("national student number"),
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text=_(
+            "Type it to set or replace it (全国学籍号). It is not shown again: only its last 4 characters are kept."
+        ),
+    )
+
+    class Meta:
+        model = Student
+        fields = [
+            "school", "school_class", "student_no", "name", "gender", "birth_date", "guardian_name", "guardian_phone",
+            "special_groups", "status",
+        ]  # fmt: skip
+
+    def clean_national_id(self):
+        number = normalize_national_id(self.cleaned_data.get("national_id", ""))
+        if number and not is_national_id(number):
+            raise ValidationError(NATIONAL_ID_FORMAT)
+        return number
+
+    def clean(self):
+        cleaned = super().clean()
+        number, school = cleaned.get("national_id"), cleaned.get("school")
+        if number and school is not None:
+            taken = Student.objects.filter(school=school, national_id_digest=national_id_digest(number))
+            if taken.exclude(pk=self.instance.pk).exists():
+                self.add_error("national_id", _("Another student of this school has this national student number."))
+        return cleaned
+
+
 @admin.register(Student)
 class StudentAdmin(ScopedExportMixin, ScopedAdmin):
     resource_classes = [StudentResource]
     reads_logged = True  # names, guardians' phones
-    list_display = ["student_no", "masked_name", "gender", "school_class", "school", "status", "masked_phone"]
+    form = StudentAdminForm
+    list_display = [
+        "student_no", "masked_name", "gender", "school_class", "school", "status", "national_number", "masked_phone"
+    ]  # fmt: skip
+    readonly_fields = ["national_number"]
     list_select_related = ["school", "school_class"]
     list_filter = ["status", "gender", grade_filter("school_class__grade"), ("school", RelatedOnlyFieldListFilter)]
     search_fields = ["student_no", "=name"]
@@ -193,7 +267,7 @@ class StudentAdmin(ScopedExportMixin, ScopedAdmin):
 
     # Identities (names, birth dates, guardians and phones, special groups) only for roles at the student's school or
     # class (roster.scoping.identities_visible); above it a student is shown by number, school and class, masked.
-    masked_fields = ["student_no", "masked_name", "gender", "school", "school_class", "status"]
+    masked_fields = ["student_no", "masked_name", "gender", "school", "school_class", "status", "national_number"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("special_groups")
@@ -229,6 +303,11 @@ class StudentAdmin(ScopedExportMixin, ScopedAdmin):
             return [(None, {"fields": self.masked_fields})]
         return super().get_fieldsets(request, obj)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None and not self._identified(request, obj.pk):
+            kwargs["form"] = forms.ModelForm  # read-only: not even a field to type the national number into
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and not self._identified(request, obj.pk):
             return self.masked_fields  # EDITORS gives students to school admins only; read-only whatever it says
@@ -251,11 +330,24 @@ class StudentAdmin(ScopedExportMixin, ScopedAdmin):
     def masked_phone(self, obj):
         return mask_phone(obj.guardian_phone)
 
+    @admin.display(description=_("national student number"))
+    def national_number(self, obj):
+        return mask_national_id(obj.national_id_tail) or "-"
+
+    def save_model(self, request, obj, form, change):
+        number = form.cleaned_data.get("national_id")
+        if number:
+            obj.national_id_digest, obj.national_id_tail = national_id_digest(number), national_id_tail(number)
+        super().save_model(request, obj, form, change)
+        if change and "status" in form.changed_data:  # inside the admin's transaction: announced with the write
+            leaving.students_status_changed(changes=[(obj.pk, form.initial["status"], obj.status)], actor=request.user)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "school":
             kwargs["queryset"] = scoping.parents_for_new(request.user, Student, School)
         elif db_field.name == "school_class":
-            kwargs["queryset"] = scoping.parents_for_new(request.user, Student, SchoolClass).select_related("school")
+            classes = scoping.parents_for_new(request.user, Student, SchoolClass.objects.current())
+            kwargs["queryset"] = classes.select_related("school")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -453,4 +545,4 @@ class SpecialGroupAdmin(admin.ModelAdmin):
         return self.admin_site.has_permission(request)
 
 
-from roster import admin_import  # noqa: E402,F401  registers the import pages
+from roster import admin_import, admin_moves  # noqa: E402,F401  registers the import and school-move pages

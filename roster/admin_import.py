@@ -20,8 +20,18 @@ from roster.import_jobs import (
     import_job_resume,
     import_template,
 )
-from roster.importing import COLUMNS
-from roster.models import ImportJob, ImportKind, ImportStatus, RoleAssignment, School, SchoolClass, Student, User
+from roster.importing import COLUMNS, MOVE_PREVIEW_COLUMNS
+from roster.models import (
+    ImportJob,
+    ImportKind,
+    ImportStatus,
+    RoleAssignment,
+    School,
+    SchoolClass,
+    SchoolMove,
+    Student,
+    User,
+)
 from roster.uploads import FileRefused, check_upload
 
 
@@ -53,6 +63,7 @@ class ImportUploadForm(forms.Form):
 
 
 PREVIEW_PAGE = 50
+MOVES_SHOWN = 100  # the review list has them all
 
 
 def _preview_labels() -> dict[str, str]:
@@ -66,6 +77,9 @@ def _preview_labels() -> dict[str, str]:
         "staff_no": staff.get_field("staff_no").verbose_name,
         "phone": staff.get_field("phone").verbose_name,
         "role": RoleAssignment._meta.get_field("role").verbose_name,
+        "national_id": _("national student number"),
+        "found_at": _("now at school"),
+        "basis": SchoolMove._meta.get_field("basis").verbose_name,
     }
 
 
@@ -92,6 +106,9 @@ def _preview_context(request, preview: dict, report: dict) -> dict:
         "changed_cut": report.get("updated", 0) > len(preview.get("changed", [])),
         "added_shown": len(preview.get("added", [])),
         "changed_shown": len(preview.get("changed", [])),
+        "move_columns": [labels[c] for c in MOVE_PREVIEW_COLUMNS],
+        "moved_rows": preview.get("moved", [])[:MOVES_SHOWN],
+        "moved_cut": report.get("moves", 0) > MOVES_SHOWN,
     }
 
 

@@ -35,6 +35,23 @@ class ScopedAdminSite(admin.AdminSite):
 
         return guarded
 
+    def index(self, request, extra_context=None):
+        """The school moves' entry says how many wait for this admin's decision (roster.moves): on the index only,
+        not in the app list every admin page builds."""
+        response = super().index(request, extra_context)
+        for app in response.context_data.get("app_list", []):
+            for model in app["models"]:
+                if model.get("object_name") == "SchoolMove":
+                    from roster.moves import pending_moves_to_decide
+
+                    waiting = pending_moves_to_decide(request.user).count()
+                    if waiting:
+                        model["name"] = _("%(name)s (%(count)d waiting for review)") % {
+                            "name": model["name"],
+                            "count": waiting,
+                        }
+        return response
+
     def login(self, request, extra_context=None):
         # One login page for the whole product.
         return redirect_to_login(request.GET.get("next", request.get_full_path()), settings.LOGIN_URL)

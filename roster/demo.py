@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from simple_history.utils import bulk_update_with_history
 
 from roster import services
+from roster.identity import national_id_digest, national_id_tail
 from roster.models import City, Gender, School, SchoolClass, SpecialGroup, Student, User
 from roster.roles import Role
 from roster.stages import SchoolStage
@@ -99,6 +101,7 @@ def build_demo_district(*, seed: int = 2026, students_per_class: int = 42) -> De
     """Create the demo city unless it exists. Idempotent: a second call only returns the logins."""
     if City.objects.filter(division_code=CITY_CODE).exists():
         seed_demo_duty()  # a demo built before the duty roster gets one
+        demo_national_ids_backfill()  # and one built before national student numbers, those
         return DemoResult(created=False, logins=demo_logins())
 
     rng = random.Random(seed)
@@ -212,6 +215,27 @@ def seed_demo_duty() -> None:
                 duty.calendar_seed_public_holidays(None, district, seed_year)
 
 
+def demo_national_id(school_code: str, student_no: str) -> str:
+    """A demo student's synthetic national student number (全国学籍号), to type in a walk-through: "G", the school
+    code and the student number, e.g. G99010100012023040101. Nothing like a real one (those embed an ID number)."""
+    return f"G{school_code}{student_no}"
+
+
+def demo_national_ids_backfill() -> int:
+    """Give the demo students of a demo built before national numbers theirs (as demo_national_id). Idempotent."""
+    students = list(
+        Student.objects.filter(school__district__city__division_code=CITY_CODE, national_id_digest="").select_related(
+            "school"
+        )
+    )
+    for student in students:
+        number = demo_national_id(student.school.code, student.student_no)
+        student.national_id_digest, student.national_id_tail = national_id_digest(number), national_id_tail(number)
+    fields = ["national_id_digest", "national_id_tail"]
+    bulk_update_with_history(students, Student, fields, batch_size=2000, default_change_reason="demo national numbers")
+    return len(students)
+
+
 def _students_for(
     school: School,
     school_class: SchoolClass,
@@ -229,11 +253,15 @@ def _students_for(
     for seq in range(1, count + 1):
         surname = rng.choice(SURNAMES)
         birth = datetime.date(born_year, 9, 1) + datetime.timedelta(days=rng.randrange(365))
+        student_no = f"{entry_year}{school_class.grade:02d}{school_class.number:02d}{seq:02d}"
+        number = demo_national_id(school.code, student_no)
         result.append(
             Student(
                 school=school,
                 school_class=school_class,
-                student_no=f"{entry_year}{school_class.grade:02d}{school_class.number:02d}{seq:02d}",
+                student_no=student_no,
+                national_id_digest=national_id_digest(number),
+                national_id_tail=national_id_tail(number),
                 name=names.person(surname),
                 gender=rng.choice((Gender.MALE, Gender.FEMALE)),
                 birth_date=birth,

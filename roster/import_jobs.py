@@ -217,6 +217,7 @@ def import_job_run(job_id: int, *, write: bool, background: bool) -> ImportJob:
                     skip_invalid=job.skip_invalid,
                     atomic=not background,  # in the background: one transaction per batch, resumable
                     progress=progress,
+                    import_job_id=job.pk,
                 )
             )
     except Exception:
@@ -257,7 +258,7 @@ EXAMPLE_SCHOOL_CODE = "9900000001"
 EXAMPLE_ROWS = {
     "students": [
         EXAMPLE_SCHOOL_CODE, "七年级", "3班", "20260701", "张小明", "男", "2013-09-01", "张建国", "13800000000",
-        "留守儿童", "在读",
+        "留守儿童", "在读", "G990000000120260701",
     ],
     "classes": [EXAMPLE_SCHOOL_CODE, "七年级", "3班"],
     "staff": [EXAMPLE_SCHOOL_CODE, "T0012", "李明", "13900000000", "班主任", "七年级3班"],
@@ -282,6 +283,16 @@ def _allowed_values(kind: str) -> list[list[str]]:
             rows.append([headers["status"], names[0], "; ".join(filter(None, [" / ".join([*names[1:], value]), note]))])
         for name in SpecialGroup.objects.values_list("name", flat=True):
             rows.append([headers["special_groups"], name, _("several: separate them with 、")])
+        rows.append(
+            [
+                headers["national_id"],
+                EXAMPLE_ROWS["students"][-1],
+                _(
+                    "optional; 8 to 32 letters and digits. It finds a student who comes from another school; only a "
+                    "keyed hash and the last 4 characters are kept."
+                ),
+            ]
+        )
     if kind == "staff":
         for spelling, role in STAFF_ROLE_LABELS.items():
             if not spelling.isascii():

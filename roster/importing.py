@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -24,11 +25,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from roster import scoping
+from roster import leaving, moves, scoping
+from roster.identity import (
+    is_national_id,
+    mask_national_id,
+    national_id_digest,
+    national_id_tail,
+    normalize_national_id,
+)
 from roster.masking import mask_name, mask_phone
 from roster.models import (
     LEVEL_FIELD,
     Gender,
+    MoveBasis,
     RoleAssignment,
     School,
     SchoolClass,
@@ -76,7 +85,8 @@ STUDENT_COLUMNS = [
     SCHOOL_CODE,
     Column("grade", "年级"),
     Column("class", "班级", ("class_no", "class number", "班号")),
-    Column("student_no", "学号", ("student number", "学籍号")),
+    # 学籍号 is the national student number (全国学籍号), not a school's own 学号.
+    Column("student_no", "学号", ("student number",)),
     Column("name", "姓名", ("学生姓名",)),
     Column("gender", "性别", ("sex",)),
     Column("birth_date", "出生日期", ("date of birth", "birthday"), required=False),
@@ -84,6 +94,10 @@ STUDENT_COLUMNS = [
     Column("guardian_phone", "监护人电话", ("guardian phone", "家长电话", "联系电话"), required=False),
     Column("special_groups", "特殊群体", ("special groups",), required=False),
     Column("status", "状态", (), required=False),
+    # Last, so that files laid out before it was added keep their columns where they were.
+    Column(
+        "national_id", "全国学籍号", ("national student number", "national_id", "学籍号", "学籍辅号"), required=False
+    ),
 ]
 CLASS_COLUMNS = [SCHOOL_CODE, Column("grade", "年级"), Column("class", "班级", ("class_no", "班号"))]
 STAFF_COLUMNS = [
@@ -105,6 +119,9 @@ STATUS_LABELS = {
     "已转出": StudentStatus.TRANSFERRED,
     "毕业": StudentStatus.GRADUATED,
     "已毕业": StudentStatus.GRADUATED,
+    "转出本市": StudentStatus.TRANSFERRED,
+    "退学": StudentStatus.WITHDRAWN,
+    "已退学": StudentStatus.WITHDRAWN,
     "休学": StudentStatus.ON_LEAVE,
 }
 STAFF_ROLE_LABELS = {
@@ -219,6 +236,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     classes_created: int = 0
+    moves: int = 0  # rows that are students of another school: staged school moves, to review (roster.moves)
     errors: list[RowError] = field(default_factory=list)
     error_lines: set[int] = field(default_factory=set)
     changes: list[dict] = field(default_factory=list)  # a sample for the preview
@@ -229,6 +247,7 @@ class ImportReport:
     preview_columns: list[str] = field(default_factory=list)
     added: list[dict] = field(default_factory=list)
     changed: list[dict] = field(default_factory=list)
+    moved: list[dict] = field(default_factory=list)  # rows staged as school moves
     masked: bool = False  # identifiers shown masked: the importer has no role at the school (scoping)
 
     def preview_add(self, line: int, values: list) -> None:
@@ -240,8 +259,15 @@ class ImportReport:
             shown = [[column, _shown(old), _shown(new)] for column, old, new in changes]
             self.changed.append({"line": line, "key": key, "label": label, "changes": shown})
 
+    def preview_move(self, line: int, values: list) -> None:
+        if len(self.moved) < PREVIEW_ROWS:
+            self.moved.append({"line": line, "values": [_shown(v) for v in values]})
+
     def preview(self) -> dict:
-        return {"columns": self.preview_columns, "added": self.added, "changed": self.changed, "masked": self.masked}
+        return {
+            "columns": self.preview_columns, "added": self.added, "changed": self.changed, "masked": self.masked,
+            "moved": self.moved,
+        }  # fmt: skip
 
     @property
     def valid(self) -> int:
@@ -265,6 +291,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "classes_created": self.classes_created,
+            "moves": self.moves,
             "error_rows": len(self.error_lines),
             "errors": [e.as_dict() for e in self.errors],
             "changes": self.changes,
@@ -294,6 +321,7 @@ class ImportRequest:
     skip_invalid: bool = False
     atomic: bool = True  # False: one transaction per batch (background path, resumable)
     progress: Progress = _no_progress
+    import_job_id: int | None = None  # the ImportJob being run, named by the school moves it stages
 
     @property
     def change_reason(self) -> str:
@@ -506,7 +534,8 @@ def _ensure_classes(wanted: set[tuple[int, int, int]], *, write: bool, actor, re
     from simple_history.utils import bulk_create_with_history
 
     def stored() -> dict:
-        rows = SchoolClass.objects.filter(school_id__in={key[0] for key in wanted})
+        # Current classes only: a graduated (archived) 9年级1班 is not next year's 9年级1班 (roster.rollover).
+        rows = SchoolClass.objects.current().filter(school_id__in={key[0] for key in wanted})
         return {(s, g, n): pk for pk, s, g, n in rows.values_list("pk", "school_id", "grade", "number")}
 
     existing = stored()
@@ -518,7 +547,35 @@ def _ensure_classes(wanted: set[tuple[int, int, int]], *, write: bool, actor, re
     return {key: existing.get(key) for key in wanted}, len(missing)
 
 
-STUDENT_FIELDS = ["school_class_id", "name", "gender", "birth_date", "guardian_name", "guardian_phone", "status"]
+STUDENT_FIELDS = [
+    "school_class_id", "name", "gender", "birth_date", "guardian_name", "guardian_phone", "status",
+    "national_id_digest", "national_id_tail",
+]  # fmt: skip
+_NATIONAL_ID_FIELDS = ("national_id_digest", "national_id_tail")
+NATIONAL_ID_FORMAT = gettext_lazy(
+    "A national student number (全国学籍号) is 8 to 32 letters and digits, e.g. G and an 18-character ID."
+)
+
+
+def clean_national_id(value) -> str | None:
+    """A 全国学籍号 cell, normalized (roster.identity), or None when blank. The refusal never repeats the value."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float):
+        if not value.is_integer() or abs(value) >= 10**15:
+            raise CellError(
+                _(
+                    "The national student number was stored as a number and Excel keeps only 15 digits: format the "
+                    "column as text and type it again."
+                )
+            )
+        value = int(value)
+    text = normalize_national_id(unicodedata.normalize("NFKC", str(value)))
+    if not text:
+        return None
+    if not is_national_id(text):
+        raise CellError(NATIONAL_ID_FORMAT)
+    return text
 
 
 class _StudentImport(_Import):
@@ -551,16 +608,78 @@ class _StudentImport(_Import):
         for name, (parser, kwargs) in optional.items():
             if name in self.index:
                 values[name] = self.clean(row, line, name, parser, **kwargs)
+        if "national_id" in self.index:
+            values.update(self.clean_national_id(row, line))
         return values
+
+    def clean_national_id(self, row: list, line: int) -> dict:
+        """The digest and tail of the row's 全国学籍号: the number as typed goes no further than this (never into the
+        report, the preview, an error or the database)."""
+        raw = self.cell(row, "national_id")
+        try:
+            number = clean_national_id(raw)
+        except CellError as error:
+            shown = mask_national_id(normalize_national_id(str(raw))[-4:])
+            self.report.add_error(line, self.by_field["national_id"], shown, error.message)
+            return {}
+        if number is None:
+            return {}
+        return {"national_id_digest": national_id_digest(number), "national_id_tail": national_id_tail(number)}
 
     def check(self, rows):
         rows = self.refuse_grades_outside_stage(self.resolve_schools(rows))
-        return self.refuse_duplicates(
+        rows = self.refuse_duplicates(
             rows,
             key=lambda v: (v["school"].pk, v["student_no"]),
             column=self.by_field["student_no"],
             label=lambda v: v["student_no"],
         )
+        self.national_holders = {}
+        if "national_id" in self.index:
+            rows = self.refuse_duplicates(
+                rows,
+                key=lambda v: v.get("national_id_digest") or ("no number", v["school"].pk, v["student_no"]),
+                column=self.by_field["national_id"],
+                label=lambda v: mask_national_id(v.get("national_id_tail", "")),
+            )
+            rows = self.refuse_numbers_of_others(rows)
+        return self.find_moves(rows)
+
+    def find_moves(self, rows):
+        """New rows that are students of another school become staged school moves (roster.moves), not new students;
+        the few that can be neither are row errors. The stored students are read here once, for plan() too."""
+        self.stored = self.existing_students({v["school"].pk for _, v in rows})
+        new_rows = [(line, v) for line, v in rows if (v["school"].pk, v["student_no"]) not in self.stored]
+        planner = moves.MovePlanner(
+            file_keys={(v["school"].pk, v["student_no"]) for _, v in rows}, holders=self.national_holders
+        )
+        self.move_plan = planner.plan(new_rows)
+        values = dict(rows)
+        for line, message in self.move_plan.errors.items():
+            self.report.add_error(line, self.by_field["student_no"], values[line]["student_no"], message)
+        return [(line, v) for line, v in rows if line not in self.move_plan.errors]
+
+    def refuse_numbers_of_others(self, rows):
+        """A national number already held by another student of the same school is a row error (a typo, or one
+        person twice); held at another school, the row may be a school move (roster.moves, in plan())."""
+        self.national_holders = moves.national_id_holders({v.get("national_id_digest") for _, v in rows})
+        kept = []
+        for line, v in rows:
+            digest = v.get("national_id_digest")
+            other = next(
+                (
+                    h for h in self.national_holders.get(digest, ())
+                    if h["school_id"] == v["school"].pk and h["student_no"] != v["student_no"]
+                ),
+                None,
+            ) if digest else None  # fmt: skip
+            if other is None:
+                kept.append((line, v))
+                continue
+            message = _("Another student of this school (student number %(no)s) has this national student number.")
+            shown = mask_national_id(v["national_id_tail"])
+            self.report.add_error(line, self.by_field["national_id"], shown, message % {"no": other["student_no"]})
+        return kept
 
     def plan(self, rows, *, write: bool) -> None:
         request, report = self.request, self.report
@@ -568,7 +687,9 @@ class _StudentImport(_Import):
         class_ids, report.classes_created = _ensure_classes(
             wanted, write=write, actor=self.history_user(), reason=request.change_reason
         )
-        existing = self.existing_students({v["school"].pk for _, v in rows})
+        existing = self.stored  # read by find_moves()
+        staged = self.move_plan.staged
+        self.status_before: dict[int, str] = {}  # students whose status the file changes: pk → status before
         has_groups = "special_groups" in self.index
         shown = _StudentPreview(self, {v["school"].pk for _, v in rows})
         to_create, to_update, changed_groups = [], [], {}
@@ -579,8 +700,13 @@ class _StudentImport(_Import):
             for name in ("birth_date", "guardian_name", "guardian_phone", "status"):
                 if name in v and not (name == "status" and v[name] is None):
                     fields[name] = v[name] if v[name] is not None else ("" if name != "birth_date" else None)
+            if v.get("national_id_digest"):  # a blank cell leaves a stored number alone
+                fields.update({name: v[name] for name in _NATIONAL_ID_FIELDS})
             groups = [self.groups[c] for c in v["special_groups"]] if has_groups else None
             current = existing.get(key)
+            if current is None and line in staged:
+                shown.moved(line, v, fields, staged[line])
+                continue
             if current is None:
                 student = Student(school_id=key[0], student_no=key[1], **fields)
                 to_create.append((student, groups or []))
@@ -593,6 +719,8 @@ class _StudentImport(_Import):
                 report.unchanged += 1
                 continue
             student = Student(pk=pk, school_id=key[0], student_no=key[1], **{**stored, **fields})
+            if "status" in diff:
+                self.status_before[pk] = stored["status"]
             to_update.append((student, groups if groups_changed else sorted(stored_groups), list(diff)))
             if groups_changed:
                 changed_groups[pk] = groups
@@ -601,9 +729,14 @@ class _StudentImport(_Import):
                 report.changes.append(
                     {"key": key[1], "fields": sorted(diff) + (["special_groups"] if groups_changed else [])}
                 )
-        report.new, report.updated = len(to_create), len(to_update)
+        report.new, report.updated, report.moves = len(to_create), len(to_update), len(staged)
         if write:
             self.write(to_create, to_update, changed_groups)
+            with self.in_batch_transaction():
+                moves.moves_write(
+                    self.move_plan, class_ids=class_ids, actor=self.history_user(), reason=request.change_reason,
+                    import_job_id=request.import_job_id,
+                )  # fmt: skip
 
     def existing_students(self, school_ids: set[int]) -> dict:
         stored = {}
@@ -640,6 +773,11 @@ class _StudentImport(_Import):
                 through.objects.filter(student_id__in=[pk for pk, _ in replaced]).delete()
                 self._write_groups(replaced)
                 self._write_history(students, update=True)
+                before = self.status_before
+                leaving.students_status_changed(
+                    changes=[(s.pk, before[s.pk], s.status) for s in students if s.pk in before],
+                    actor=self.request.actor,
+                )
             done += len(batch)
             self.request.progress(done, total, len(self.report.error_lines))
 
@@ -692,16 +830,21 @@ def _staff_preview(report: ImportReport, line: int, v: dict, user: User | None, 
         report.preview_change(line, v["staff_no"], user.name, changes)
 
 
+# A staged school move (roster.moves) in the preview: the file's row, and where the student is now.
+MOVE_PREVIEW_COLUMNS = ["school_code", "class", "student_no", "national_id", "name", "found_at", "basis"]
+
+
 class _StudentPreview:
     """The rows a student import adds and changes, as the preview shows them: values as people read them (the class
     as 7年级3班, genders and statuses by name), identifiers masked for an importer without a role at the school
     (roster.scoping.identities_visible), as the student list would show them. Two queries, whatever the size."""
 
     COLUMNS = [
-        "school_code", "class", "student_no", "name", "gender", "birth_date", "guardian_name", "guardian_phone",
-        "special_groups", "status",
+        "school_code", "class", "student_no", "national_id", "name", "gender", "birth_date", "guardian_name",
+        "guardian_phone", "special_groups", "status",
     ]  # fmt: skip
-    FIELD_COLUMN = {"school_class_id": "class"}  # stored field → preview column
+    MOVE_COLUMNS = MOVE_PREVIEW_COLUMNS
+    FIELD_COLUMN = {"school_class_id": "class", "national_id_tail": "national_id"}  # stored field → preview column
 
     def __init__(self, importer: _StudentImport, school_ids: set[int]):
         self.importer, self.report = importer, importer.report
@@ -720,6 +863,7 @@ class _StudentPreview:
             schools = School.objects.filter(pk__in=school_ids)
             self.identified = set(scoping.identities_visible(actor, schools).values_list("pk", flat=True))
         self.report.masked = self.identified != school_ids
+        self.other_schools: dict[int, str] = {}
 
     def value(self, column: str, value, *, identified: bool):
         if value in (None, ""):
@@ -731,6 +875,8 @@ class _StudentPreview:
             return Gender(value).label
         if column == "status":
             return StudentStatus(value).label
+        if column == "national_id":
+            return mask_national_id(value)  # the stored tail: the number itself is never kept
         if column == "special_groups":
             return "***" if not identified else "、".join(self.group_names[pk] for pk in value)
         if identified:
@@ -752,6 +898,7 @@ class _StudentPreview:
             "student_no": v["student_no"],
             "special_groups": groups,
             "status": fields.get("status") or StudentStatus.ACTIVE,
+            "national_id": fields.get("national_id_tail"),
         }
         self.report.preview_add(line, [self.value(c, values.get(c), identified=identified) for c in self.COLUMNS])
 
@@ -761,7 +908,7 @@ class _StudentPreview:
         identified = v["school"].pk in self.identified
         changes = []
         for name in STUDENT_FIELDS:  # in the file's column order, not the diff's
-            if name not in diff:
+            if name not in diff or name == "national_id_digest":
                 continue
             old, new = diff[name]
             column = self.FIELD_COLUMN.get(name, name)
@@ -775,6 +922,29 @@ class _StudentPreview:
             changes.append(("special_groups", old, new))
         label = self.value("name", stored["name"], identified=identified)
         self.report.preview_change(line, v["student_no"], label, changes)
+
+    def moved(self, line: int, v: dict, fields: dict, staged: moves.Staged) -> None:
+        """A row staged as a school move: what the file says, and the school the student is at now."""
+        if len(self.report.moved) >= PREVIEW_ROWS:
+            return
+        identified = v["school"].pk in self.identified
+        values = {
+            **fields,
+            "school_code": v["school"].code,
+            "class": (v["grade"], v["number"]),
+            "student_no": v["student_no"],
+            "national_id": fields.get("national_id_tail"),
+        }
+        shown = [self.value(c, values.get(c), identified=identified) for c in self.MOVE_COLUMNS[:5]]
+        shown += [self.from_school(staged.candidate["school_id"]), MoveBasis(staged.basis).label]
+        self.report.preview_move(line, shown)
+
+    def from_school(self, school_id: int) -> str:
+        if school_id not in self.other_schools:  # one query for the whole preview, read on its first move
+            staged = self.importer.move_plan.staged.values()
+            ids = {s.candidate["school_id"] for s in staged}
+            self.other_schools.update((s.pk, str(s)) for s in School.objects.filter(pk__in=ids))
+        return self.other_schools.get(school_id, "")
 
 
 # --- Staff ----------------------------------------------------------------------------------------------------
@@ -826,9 +996,10 @@ class _StaffImport(_Import):
         )
         classes = {
             (s, g, n): pk
-            for pk, s, g, n in SchoolClass.objects.filter(school_id__in={v["school"].pk for _, v in rows}).values_list(
-                "pk", "school_id", "grade", "number"
-            )
+            # A graduated (archived) class keeps its grade and number: a homeroom row means this year's class.
+            for pk, s, g, n in SchoolClass.objects.current()
+            .filter(school_id__in={v["school"].pk for _, v in rows})
+            .values_list("pk", "school_id", "grade", "number")
         }
         homerooms = dict(
             RoleAssignment.objects.filter(role=Role.HOMEROOM_TEACHER, school_class_id__in=classes.values()).values_list(

@@ -16,6 +16,12 @@ from simple_history.models import HistoricalRecords
 from roster.roles import ROLE_LEVEL, Level, Role, roles_at
 from roster.stages import SchoolStage, grade_outside_stage_message, grades_text, stage_grades
 
+
+def school_year_label(year: int) -> str:
+    """A school year by the calendar year it starts in, as people write it: 2026 → “2026–2027”."""
+    return f"{year}–{year + 1}"
+
+
 validate_division_code = RegexValidator(
     r"^\d{6}$", _("An administrative division code is exactly 6 digits (e.g. 510402).")
 )
@@ -105,7 +111,7 @@ class School(models.Model):
             raise ValidationError({"code": error}) from None
         if self.pk:
             outside = sorted(
-                set(self.classes.exclude(grade__in=list(self.allowed_grades)).values_list("grade", flat=True))
+                set(self.classes.current().exclude(grade__in=list(self.allowed_grades)).values_list("grade", flat=True))
             )
             if outside:
                 raise ValidationError(
@@ -123,25 +129,55 @@ class School(models.Model):
                 )
 
 
+class SchoolClassQuerySet(models.QuerySet):
+    def current(self):
+        """Classes of this school year: what imports, campaigns, slips and class lists work with."""
+        return self.filter(graduated_in__isnull=True)
+
+    def archived(self):
+        """Classes that graduated in a school-year rollover (roster.rollover), kept for their history."""
+        return self.filter(graduated_in__isnull=False)
+
+
 class SchoolClass(models.Model):
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="classes", verbose_name=_("school"))
     grade = models.PositiveSmallIntegerField(
         _("grade"), validators=[MinValueValidator(1), MaxValueValidator(12)], help_text=_("1 to 12")
     )
     number = models.PositiveSmallIntegerField(_("class number"), validators=[MinValueValidator(1)])
+    # Set when the class graduated in a school-year rollover (the school year it graduated at the end of, e.g. 2025
+    # for 2025–2026): an archived class keeps its students' history but takes no new work. Null: a current class.
+    graduated_in = models.PositiveSmallIntegerField(
+        _("graduated (school year)"), null=True, blank=True, editable=False, db_index=True
+    )
     history = HistoricalRecords()
+
+    objects = SchoolClassQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("class")
         verbose_name_plural = _("classes")
         ordering = ["school", "grade", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["school", "grade", "number"], name="class_unique_in_school"),
+            # Among current classes only: next year's 9年级1班 and the archived one of this year's graduates coexist.
+            models.UniqueConstraint(
+                fields=["school", "grade", "number"], condition=Q(graduated_in__isnull=True),
+                name="class_unique_in_school",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "grade", "number", "graduated_in"], condition=Q(graduated_in__isnull=False),
+                name="archived_class_unique_in_school",
+            ),
             models.CheckConstraint(condition=Q(grade__gte=1, grade__lte=12), name="class_grade_1_to_12"),
-        ]
+        ]  # fmt: skip
 
     def __str__(self) -> str:
-        return gettext("Grade %(grade)d, class %(number)d") % {"grade": self.grade, "number": self.number}
+        label = gettext("Grade %(grade)d, class %(number)d") % {"grade": self.grade, "number": self.number}
+        # A list that loaded only grade and number (.only()) lists current classes: no query per row for the mark.
+        if "graduated_in" not in self.get_deferred_fields() and self.graduated_in is not None:
+            year = school_year_label(self.graduated_in)
+            return gettext("%(class)s (graduated %(year)s)") % {"class": label, "year": year}
+        return label
 
     def clean(self) -> None:
         if self.school_id and self.grade and self.grade not in self.school.allowed_grades:
@@ -353,9 +389,14 @@ class Gender(models.TextChoices):
 
 class StudentStatus(models.TextChoices):
     ACTIVE = "active", _("Enrolled")
-    TRANSFERRED = "transferred", _("Transferred out")
+    TRANSFERRED = "transferred", _("Transferred out")  # 转出 (out of the city, or to a school not on this system)
     GRADUATED = "graduated", _("Graduated")
-    ON_LEAVE = "on_leave", _("On leave")
+    WITHDRAWN = "withdrawn", pgettext_lazy("student status", "Withdrawn")  # 退学 (plain "Withdrawn" is 已撤销)
+    ON_LEAVE = "on_leave", _("On leave")  # 休学: still the school's student, back on an expected date
+
+
+# A student in one of these has left the system (issue 19 item 5): every case timer stops. 休学 is not leaving.
+LEAVING_STATUSES = (StudentStatus.TRANSFERRED, StudentStatus.GRADUATED, StudentStatus.WITHDRAWN)
 
 
 class Student(models.Model):
@@ -375,6 +416,12 @@ class Student(models.Model):
         SpecialGroup, blank=True, related_name="students", verbose_name=_("special groups")
     )
     status = models.CharField(_("status"), max_length=16, choices=StudentStatus.choices, default=StudentStatus.ACTIVE)
+    # 全国学籍号, the key of one person across schools (roster.identity). Never stored as typed: it usually embeds the
+    # national ID number. A keyed hash to match on, and its last four characters to tell two apart on a review page.
+    national_id_digest = models.CharField(
+        _("national student number (keyed hash)"), max_length=64, blank=True, editable=False
+    )
+    national_id_tail = models.CharField(_("national student number (last 4)"), max_length=4, blank=True, editable=False)
     history = HistoricalRecords(m2m_fields=[special_groups])
 
     class Meta:
@@ -384,7 +431,14 @@ class Student(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["school", "student_no"], name="student_no_unique_in_school"),
         ]
-        indexes = [models.Index(fields=["school_class", "status"])]
+        indexes = [
+            models.Index(fields=["school_class", "status"]),
+            models.Index(
+                fields=["national_id_digest"], condition=~Q(national_id_digest=""), name="student_national_id"
+            ),
+            # A probable match (same name, birth date and gender in the district) when a file has no 学籍号.
+            models.Index(fields=["name", "birth_date", "gender"], name="student_probable_match"),
+        ]
 
     def __str__(self) -> str:
         return self.student_no
@@ -392,6 +446,66 @@ class Student(models.Model):
     def clean(self) -> None:
         if self.school_id and self.school_class_id and self.school_class.school_id != self.school_id:
             raise ValidationError({"school_class": _("This class belongs to another school.")})
+
+
+class MoveBasis(models.TextChoices):
+    NATIONAL_ID = "national_id", _("Same national student number")
+    PROBABLE = "probable", _("Same name, date of birth and gender")
+
+
+class MoveStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for review")
+    CONFIRMED = "confirmed", _("Confirmed: the same student")
+    REJECTED = "rejected", _("Not the same student")
+
+
+class SchoolMove(models.Model):
+    """A student of one school found in another school's roster file (issue 19 item 2): staged, never applied by the
+    import. The receiving school's admin confirms (the Student row moves, with its history) or says it is somebody
+    else (the row is added as a new student). `row` holds the receiving file's values for either outcome."""
+
+    student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="moves", verbose_name=_("student"))
+    from_school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="+", verbose_name=_("from school"))
+    from_class = models.ForeignKey(
+        SchoolClass, on_delete=models.PROTECT, related_name="+", verbose_name=_("from class")
+    )
+    from_student_no = models.CharField(_("student number there"), max_length=32)
+    from_status = models.CharField(_("status there"), max_length=16, choices=StudentStatus.choices)
+    to_school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="+", verbose_name=_("to school"))
+    to_class = models.ForeignKey(SchoolClass, on_delete=models.PROTECT, related_name="+", verbose_name=_("to class"))
+    to_student_no = models.CharField(_("new student number"), max_length=32)
+    row = models.JSONField(_("row of the receiving file"), default=dict, editable=False)
+    basis = models.CharField(_("matched on"), max_length=16, choices=MoveBasis.choices)
+    status = models.CharField(_("status"), max_length=12, choices=MoveStatus.choices, default=MoveStatus.PENDING)
+    import_job = models.ForeignKey(
+        "ImportJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("import")
+    )
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("found by")
+    )
+    created_at = models.DateTimeField(_("found at"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("decided by")
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("school move")
+        verbose_name_plural = _("school moves")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One pending move per student (a re-import refreshes it), and per new place.
+            models.UniqueConstraint(fields=["student"], condition=Q(status="pending"), name="one_pending_move"),
+            models.UniqueConstraint(
+                fields=["to_school", "to_student_no"], condition=Q(status="pending"), name="one_pending_move_per_row"
+            ),
+        ]
+        indexes = [models.Index(fields=["to_school", "status"]), models.Index(fields=["from_school", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_student_no} → {self.to_student_no}"
 
 
 class ImportKind(models.TextChoices):
@@ -729,3 +843,83 @@ class CalendarDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date:%Y-%m-%d} {self.get_kind_display()} {self.name}".strip()
+
+
+class RolloverStatus(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    UNDONE = "undone", _("Undone")
+
+
+class Rollover(models.Model):
+    """One run of the school-year rollover (学年升级, roster.rollover) over a district or a whole city: what it did
+    is in its per-school rows (RolloverSchool), so that undoing it reverses exactly that."""
+
+    school_year = models.PositiveSmallIntegerField(
+        _("school year"), help_text=_("The calendar year the new school year starts in: 2026 for 2026–2027.")
+    )
+    city = models.ForeignKey(
+        City, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("city")
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("district")
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=RolloverStatus.choices, default=RolloverStatus.APPLIED
+    )
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("run by")
+    )
+    created_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("undone by")
+    )
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+    # Per school: counts and the problems that kept a school back, as the result page shows them.
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("school-year rollover")
+        verbose_name_plural = _("school-year rollovers")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(city__isnull=False, district__isnull=True) | Q(city__isnull=True, district__isnull=False),
+                name="rollover_over_a_city_or_a_district",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{school_year_label(self.school_year)} · {self.district or self.city}"
+
+    @property
+    def scope(self) -> "City | District":
+        return self.district or self.city
+
+
+class RolloverSchool(models.Model):
+    """What one rollover did at one school: the class ids moved up a grade, the class ids graduated (archived), the
+    students who graduated (all of them enrolled before). One applied row per school and school year."""
+
+    rollover = models.ForeignKey(
+        Rollover, on_delete=models.PROTECT, related_name="schools", verbose_name=_("school-year rollover")
+    )
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
+    school_year = models.PositiveSmallIntegerField(_("school year"))
+    undone = models.BooleanField(_("undone"), default=False)
+    moved_class_ids = models.JSONField(_("classes moved up"), default=list, editable=False)
+    graduated_class_ids = models.JSONField(_("classes graduated"), default=list, editable=False)
+    graduated_student_ids = models.JSONField(_("students graduated"), default=list, editable=False)
+
+    class Meta:
+        verbose_name = _("school-year rollover of a school")
+        verbose_name_plural = _("school-year rollovers of schools")
+        ordering = ["rollover", "school"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "school_year"], condition=Q(undone=False), name="one_rollover_per_school_and_year"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{school_year_label(self.school_year)} · {self.school_id}"

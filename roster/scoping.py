@@ -11,6 +11,7 @@ May import: roster only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
@@ -26,10 +27,11 @@ from roster.models import (
     RoleAssignment,
     School,
     SchoolClass,
+    SchoolMove,
     Student,
     User,
 )
-from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level
+from roster.roles import ADMIN_SITE_ROLES, EDITORS, GRANTS, ROLE_LEVEL, Level, Role
 
 # How each scoped model reaches each level of the tree: the lookup that yields that level's id.
 _PATHS: dict[type[Model], dict[str, str]] = {}
@@ -37,14 +39,20 @@ _READERS: dict[type[Model], frozenset[str]] = {}  # models only some roles may r
 _TEAMS: dict[type[Model], tuple[frozenset[str], str]] = {}  # roles that see only rows whose team they sit on
 _RESTRICTED: dict[type[Model], tuple[str, frozenset[str]]] = {}  # a flag field, and the roles that read flagged rows
 _ACCESS_GRANTS: dict[type[Model], tuple[str, frozenset[str]]] = {}  # a lookup to time-limited grants, who uses them
+# Rows a scope reaches beyond its paths, by a rule the registering app owns (a case handed over to another school).
+_ALSO: dict[type[Model], Callable[[Scope], Q | None]] = {}
+# Where a restricted row's clearance is held, when not along the model's paths (a note: the school it was written at).
+_CLEARED_AT: dict[type[Model], dict] = {}
 
 
 def register_scoped_model(
     model: type[Model], paths: dict[str, str], *, readers: frozenset[str] | None = None,
     team_roles: frozenset[str] = frozenset(), team: str = "",
     restricted: tuple[str, frozenset[str]] | None = None, grants: tuple[str, frozenset[str]] | None = None,
+    cleared_at: dict | None = None, also: Callable[[Scope], Q | None] | None = None,
 ) -> None:  # fmt: skip
-    """Make `model` scoped: `paths` maps each Level to the lookup reaching that level's id ("pk" for itself).
+    """Make `model` scoped: `paths` maps each Level to the lookup reaching that level's id ("pk" for itself), or to a
+    tuple of lookups when a row lies at two places of the tree (a school move: in the receiving and sending districts).
 
     Apps above roster (e.g. cases: `{Level.SCHOOL: "school", ...}`) call this from AppConfig.ready(), so this layer
     scopes their rows without importing them. With `readers`, only roles in that set see any row (screening answers:
@@ -55,6 +63,11 @@ def register_scoped_model(
     With `grants` = (lookup, roles), a holder of one of those roles also sees, outside their subtree, the rows reachable
     through `<lookup>__user` = them and `<lookup>__expires_at` in the future (an emergency access to one case: the
     lookup is e.g. "emergency_grants" or "case__emergency_grants"); the restricted flag still applies.
+    With `cleared_at` (paths like `paths`), a restricted row is read by the cleared roles holding their role along those
+    paths instead of the model's own (a note: the school it was written at, or the school it was released to).
+    With `also`, a function of the user's Scope giving a Q of further rows they read beyond their subtree, or None
+    (a case handed over to another school: the sending school keeps reading what it wrote). The app that owns the rule
+    registers it; readers, the restricted flag and everything else still apply.
     """
     unknown = set(paths) - set(Level.values)
     if unknown:
@@ -70,6 +83,10 @@ def register_scoped_model(
         _RESTRICTED[model] = (restricted[0], frozenset(restricted[1]))
     if grants is not None:
         _ACCESS_GRANTS[model] = (grants[0], frozenset(grants[1]))
+    if cleared_at is not None:
+        _CLEARED_AT[model] = dict(cleared_at)
+    if also is not None:
+        _ALSO[model] = also
 
 
 register_scoped_model(City, {Level.CITY: "pk"})
@@ -92,6 +109,18 @@ register_scoped_model(
         Level.SCHOOL: "school",
         Level.CLASS: "school_class",
     },
+)
+# A school move (issue 19) is reviewed by the admins over the receiving school; the district and city admins of the
+# sending school see it too (a move out of their district), while only those over the receiving school decide
+# (roster.moves.may_decide). Admin roles only: it names a student of another school.
+register_scoped_model(
+    SchoolMove,
+    {
+        Level.CITY: ("to_school__district__city", "from_school__district__city"),
+        Level.DISTRICT: ("to_school__district", "from_school__district"),
+        Level.SCHOOL: "to_school",
+    },
+    readers=frozenset({Role.SCHOOL_ADMIN, Role.DISTRICT_ADMIN, Role.CITY_ADMIN}),
 )
 register_scoped_model(
     AccessCode,
@@ -223,14 +252,17 @@ def works_at(user, school: School) -> bool:
 # --- Building blocks ------------------------------------------------------------------------------------------
 
 
-def subtree_q(model: type[Model], nodes: dict[str, set[int]], prefix: str = "") -> Q:
-    """Rows of `model` lying in the subtree of any of `nodes`. Empty nodes give a Q that matches nothing."""
+def subtree_q(model: type[Model], nodes: dict[str, set[int]], prefix: str = "", paths: dict | None = None) -> Q:
+    """Rows of `model` lying in the subtree of any of `nodes` (along `paths`, by default the model's registered ones).
+    Empty nodes give a Q that matches nothing."""
     if model not in _PATHS:
         raise ImproperlyConfigured(f"{model.__name__} is not scoped: call roster.scoping.register_scoped_model()")
     q = Q(pk__in=[])
-    for level, lookup in _PATHS[model].items():
+    for level, lookups in (_PATHS[model] if paths is None else paths).items():
         ids = nodes.get(level)
-        if ids:
+        if not ids:
+            continue
+        for lookup in (lookups,) if isinstance(lookups, str) else lookups:
             if lookup == "pk":
                 path = prefix or "pk"
             else:
@@ -310,15 +342,29 @@ def _visible_q(user, scope: Scope, model: type[Model]) -> Q:
 
 
 def _unflagged_or_cleared_q(scope: Scope, model: type[Model]) -> Q:
-    """Rows not flagged restricted, or in the subtree of a role cleared to read restricted rows."""
+    """Rows not flagged restricted, or in the subtree of a role cleared to read restricted rows (along the model's
+    `cleared_at` paths when it has them)."""
     flag, roles = _RESTRICTED[model]
-    return Q(**{flag: False}) | subtree_q(model, scope.nodes(roles))
+    return Q(**{flag: False}) | subtree_q(model, scope.nodes(roles), paths=_CLEARED_AT.get(model))
 
 
 def _readable_q(user, scope: Scope, model: type[Model]) -> Q:
-    granted = _granted_q(user, scope, model)
-    held = _held_q(user, scope, model)
-    return held if granted is None else held | granted
+    q = _held_q(user, scope, model)
+    for extra in (_granted_q(user, scope, model), _also_q(scope, model)):
+        if extra is not None:
+            q |= extra
+    return q
+
+
+def _also_q(scope: Scope, model: type[Model]) -> Q | None:
+    """The rows the model's `also` rule gives this scope (see register_scoped_model), within the model's readers."""
+    rule = _ALSO.get(model)
+    if rule is None:
+        return None
+    readers = _READERS.get(model)
+    if readers is not None:
+        scope = Scope(held=tuple(h for h in scope.held if h.role in readers))
+    return rule(scope) if scope.held else None
 
 
 def _granted_q(user, scope: Scope, model: type[Model]) -> Q | None:
@@ -346,6 +392,19 @@ def visible_by_grant(user, model_or_qs) -> QuerySet:
     return qs.filter(q)
 
 
+def visible_by_rule(user, model_or_qs) -> QuerySet:
+    """The rows the user sees through the model's `also` rule (empty without one): a list page that narrows by
+    `Scope.school_ids()` adds these back (a case that moved to another school, read by the school it left)."""
+    qs = _queryset(model_or_qs)
+    scope = scope_for(user)
+    q = _also_q(scope, qs.model)
+    if q is None:
+        return qs.none()
+    if qs.model in _RESTRICTED:
+        q &= _unflagged_or_cleared_q(scope, qs.model)
+    return qs.filter(q)
+
+
 def _held_q(user, scope: Scope, model: type[Model]) -> Q:
     """The rows the user's roles reach in their subtrees (with the readers and team rules)."""
     readers = _READERS.get(model)
@@ -356,8 +415,10 @@ def _held_q(user, scope: Scope, model: type[Model]) -> Q:
     q = subtree_q(model, scope.nodes(everyone - team_roles))
     team_nodes = scope.nodes(everyone & team_roles)
     if any(team_nodes.values()):
+        # An active seat is enough for its holder, wherever the row's student is now: a homeroom teacher stays on a
+        # case while its student's move to another school waits for acceptance (the sending team is responsible).
         seated = model._default_manager.filter(**{f"{team}__user": user.pk, f"{team}__left_at__isnull": True})
-        q |= subtree_q(model, team_nodes) & Q(pk__in=seated.values("pk"))
+        q |= Q(pk__in=seated.values("pk"))
     return q
 
 

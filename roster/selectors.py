@@ -44,7 +44,7 @@ def class_overview_for(user) -> QuerySet[SchoolClass]:
         "user__name"
     )[:1]
     return (
-        scoping.visible(user, SchoolClass)
+        scoping.visible(user, SchoolClass.objects.current())
         .select_related("school")
         .annotate(student_count=_active_students_of("school_class"), homeroom_name=Subquery(homeroom))
         .order_by("school__code", "grade", "number")

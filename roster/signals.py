@@ -4,6 +4,16 @@
 transaction that removed it, with the assignment as it was (deleted, or before its role or place was changed). Its
 effect on what the person sees needs nothing: `roster.scoping` reads roles afresh on every request. workflows
 listens, to hand the person's open tasks back to the school's queue.
+
+The record that follows the student (issue 19), each sent inside the transaction that made the change, so that what
+the apps above do about it commits or rolls back with it:
+`student_moved(sender=Student, move=SchoolMove, actor=User|None)`: a staged school move was confirmed; the Student row
+now belongs to `move.to_school` (workflows starts the transfer of an active case).
+`students_left(sender=Student, student_ids=[...], status=..., actor=User|None)`: students left the system (transferred
+out, graduated, withdrawn: roster.models.LEAVING_STATUSES), by an import, the admin or the school-year rollover
+(workflows stops their cases' clocks and gives each active case a "hand over or close" task).
+`students_returned(sender=Student, student_ids=[...], actor=User|None)`: leavers are enrolled again (a rollover
+undone, a status set back), so that their cases' clocks run again.
 May import: roster only.
 """
 
@@ -14,6 +24,9 @@ from django.dispatch import Signal
 from roster.models import LEVEL_FIELD, RoleAssignment, User
 
 role_removed = Signal()
+student_moved = Signal()
+students_left = Signal()
+students_returned = Signal()
 
 
 def _held(assignment: RoleAssignment) -> tuple:

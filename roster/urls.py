@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from roster import two_factor, views, views_access, views_duty, views_exports, views_notifications
+from roster import (
+    two_factor,
+    views,
+    views_access,
+    views_duty,
+    views_exports,
+    views_notifications,
+    views_rollover,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +25,10 @@ urlpatterns = [
     path("exports/<int:pk>/", views_exports.export_job, name="export_job"),
     path("exports/<int:pk>/progress/", views_exports.export_job_progress, name="export_job_progress"),
     path("exports/<int:pk>/download/", views_exports.export_download, name="export_download"),
+    path("school-year/", views_rollover.rollover_page, name="rollover"),
+    path("school-year/run/", views_rollover.rollover_run_view, name="rollover_run"),
+    path("school-year/<int:pk>/", views_rollover.rollover_detail, name="rollover_detail"),
+    path("school-year/<int:pk>/undo/", views_rollover.rollover_undo_view, name="rollover_undo"),
     path("duty/", views_duty.duty_index, name="duty"),
     path("duty/school/<int:pk>/", views_duty.duty_school, name="duty_school"),
     path("duty/school/<int:pk>/import/", views_duty.duty_import, name="duty_import"),

@@ -58,7 +58,8 @@ def proctor_campaign(user, campaign_id: int) -> Campaign:
 
 
 def _in_campaign(campaign: Campaign, classes: QuerySet[SchoolClass]) -> QuerySet[SchoolClass]:
-    return classes.filter(school__campaigns=campaign, grade__in=campaign.target_grades)
+    # Current classes only: a class that graduated in a school-year rollover keeps its grade, not its pupils' work.
+    return classes.filter(school__campaigns=campaign, grade__in=campaign.target_grades, graduated_in__isnull=True)
 
 
 def _count(qs: QuerySet, group: str) -> Coalesce:

@@ -22,6 +22,19 @@ class WorkflowsConfig(AppConfig):
         students_flagged.connect(services.on_students_flagged, dispatch_uid="workflows.on_students_flagged")
         # A person whose role at a school is removed hands their open tasks there back to the school's queue.
         role_removed.connect(services.on_role_removed, dispatch_uid="workflows.on_role_removed")
+        # 档案移交: a student with an active case moved school: the receiving school accepts the case.
+        from roster.signals import student_moved
+        from workflows import transfers
+
+        student_moved.connect(transfers.on_student_moved, dispatch_uid="workflows.on_student_moved")
+        # A leaver's case stops its clocks and gets "hand over or close"; a student back (or found at another
+        # school) starts them again (workflows.leavers).
+        from roster.signals import student_moved, students_left, students_returned
+        from workflows import leavers
+
+        students_left.connect(leavers.on_students_left, dispatch_uid="workflows.leavers.on_students_left")
+        students_returned.connect(leavers.on_students_returned, dispatch_uid="workflows.leavers.on_students_returned")
+        student_moved.connect(leavers.on_student_moved, dispatch_uid="workflows.leavers.on_student_moved")
         # A crisis alert leads to the case's triage task or its page (cases.alerts.alert_link; the pages live here).
         from cases import alerts
 

@@ -154,8 +154,9 @@ def psychologist_seat_q(user_id, prefix: str = "") -> Q:
 
 
 def overdue_q(now: datetime) -> Q:
-    # The step's clock (workflows.deadlines): every human step has one.
-    return Q(clock__due_at__lt=now)
+    # The step's clock (workflows.deadlines): every human step has one. A stopped case (its student left the system:
+    # cases.leavers) has nothing overdue while it waits.
+    return Q(clock__due_at__lt=now, clock__case__paused_at__isnull=True)
 
 
 # --- The node in view ---------------------------------------------------------------------------------------------

@@ -18,18 +18,19 @@ May import: roster, screening, cases, workflows.models (workflows.flows lazily: 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from cases import alerts
-from cases.models import Case
-from cases.tiers import Audience, TierRule, rules, tier_rule
+from cases.models import Case, CaseTransfer
+from cases.tiers import TRANSFER_STEP, Audience, ChainStep, TierRule, rules, tier_rule
 from roster import scoping
 from roster.masking import mask_name
 from roster.models import School
@@ -54,7 +55,10 @@ NODE_STEPS = {
     "follow_up": "follow_up",
     "safety_assessment": "safety_assessment",
     "district_support": "district_support",
+    "accept_transfer": TRANSFER_STEP,
 }
+# The process data key naming the CaseTransfer a transfer's side process is about (workflows.flows.side_begin).
+TRANSFER_KEY = "transfer"
 # Steps counted from the start of the case's current process, not from the task's creation.
 FROM_PROCESS_START = frozenset({"interview", "parent_contact"})
 
@@ -86,11 +90,30 @@ def _due(tier: str, step: str, start: datetime, school: School) -> datetime:
     return due_at
 
 
-def _reminder_at(rule: TierRule, due_at: datetime, reminded: int, school: School) -> datetime | None:
-    """When the chain's next step (index `reminded`) is due, or None when the chain is done."""
-    if reminded >= len(rule.overdue_chain):
+def _reminder_at(rule: TierRule, due_at: datetime, reminded: int, school: School, step: str) -> datetime | None:
+    """When the step's chain's next step (index `reminded`) is due, or None when the chain is done."""
+    chain = rule.chain(step)
+    if reminded >= len(chain):
         return None
-    return rule.overdue_chain[reminded].after.after(due_at, school)
+    return chain[reminded].after.after(due_at, school)
+
+
+def transfer_of(task: Task) -> CaseTransfer | None:
+    """The transfer a task of a transfer's side process is about (its acceptance), with both schools; else None."""
+    pk = (task.process.data or {}).get(TRANSFER_KEY)
+    if pk is None:
+        return None
+    related = ("from_school__district__city", "to_school__district__city")
+    return CaseTransfer.objects.select_related(*related).filter(pk=pk).first()
+
+
+def _chain_school(task: Task, step: str, case: Case) -> tuple[School, CaseTransfer | None]:
+    """Whose chain an overdue step climbs: the case's school; for a transfer's acceptance the receiving school (and
+    its district), the sending district being the transfer's own audience."""
+    transfer = transfer_of(task) if step == TRANSFER_STEP else None
+    if transfer is not None:
+        return transfer.to_school, transfer
+    return School.objects.select_related("district").get(pk=case.school_id), None
 
 
 def task_clock_start(task: Task, *, case: Case | None = None, now: datetime | None = None) -> TaskClock:
@@ -98,14 +121,15 @@ def task_clock_start(task: Task, *, case: Case | None = None, now: datetime | No
 
     Access: the flow's activation, when the task is created; no user. Audit: the clock row itself."""
     case = case or Case.objects.get(processes__pk=task.process_id)
-    school = School.objects.select_related("district").get(pk=case.school_id)
     step = step_of(task.flow_task)
+    school, transfer = _chain_school(task, step, case)
     if task.created is None:
         task.created = now or timezone.now()
-    due_at = _due(case.tier, step, _start(task, step, case), school)
+    # A transfer is due when the transfer says (cases.transfers: the tier rules, on the receiving district's calendar).
+    due_at = transfer.due_at if transfer is not None else _due(case.tier, step, _start(task, step, case), school)
     clock, _created = TaskClock.objects.get_or_create(
         task=task, defaults={"case": case, "step": step, "due_at": due_at,
-                             "next_reminder_at": _reminder_at(_rule(case.tier), due_at, 0, school)},
+                             "next_reminder_at": _reminder_at(_rule(case.tier), due_at, 0, school, step)},
     )  # fmt: skip
     return clock
 
@@ -125,7 +149,7 @@ def task_clocks_start_bulk(tasks: list[Task], cases: list[Case]) -> list[TaskClo
         if key not in known:
             school = schools[case.school_id]
             due_at = _due(case.tier, step, start, school)
-            known[key] = (due_at, _reminder_at(_rule(case.tier), due_at, 0, school))
+            known[key] = (due_at, _reminder_at(_rule(case.tier), due_at, 0, school, step))
         due_at, next_at = known[key]
         clocks.append(TaskClock(task=task, case=case, step=step, due_at=due_at, next_reminder_at=next_at))
     return TaskClock.objects.bulk_create(clocks)
@@ -148,16 +172,34 @@ def task_clocks_reset_for_case(case: Case, *, now: datetime | None = None) -> in
     school = School.objects.select_related("district").get(pk=case.school_id)
     rule = _rule(case.tier)
     moved = 0
-    clocks = TaskClock.objects.select_for_update().filter(case=case, task__status__in=ACTIVE)
+    # A transfer's acceptance keeps the due time it was given (its chain is the receiving school's).
+    clocks = (
+        TaskClock.objects.select_for_update().filter(case=case, task__status__in=ACTIVE).exclude(step=TRANSFER_STEP)
+    )
     with transaction.atomic():
         for clock in clocks:
             due_at = _due(case.tier, clock.step, now, school)
             if due_at >= clock.due_at:
                 continue
             clock.due_at = due_at
-            clock.next_reminder_at = _reminder_at(rule, due_at, clock.reminded, school)
+            clock.next_reminder_at = _reminder_at(rule, due_at, clock.reminded, school, clock.step)
             clock.save(update_fields=["due_at", "next_reminder_at"])
             moved += 1
+    return moved
+
+
+def task_clocks_shift(case: Case, pause: timedelta) -> int:
+    """A stopped case's clocks run again (cases.leavers.cases_resume): each open task's due time and next reminder
+    move on by the length of the pause, wall-clock (a school-day deadline may land a little early or late). Returns
+    how many moved.
+
+    Access: workflows.leavers, inside the resuming transaction; no user. Audit: the clock rows (the case's history
+    records the resumption)."""
+    if pause <= timedelta(0):
+        return 0
+    clocks = TaskClock.objects.filter(case=case, task__status__in=ACTIVE)
+    moved = clocks.update(due_at=F("due_at") + pause)
+    clocks.filter(next_reminder_at__isnull=False).update(next_reminder_at=F("next_reminder_at") + pause)
     return moved
 
 
@@ -179,11 +221,18 @@ def _queue_holders(task: Task, case: Case, school: School) -> list[int]:
     return list(holders.values_list("pk", flat=True))
 
 
-def audience_members(audience: str, task: Task, case: Case, school: School) -> list[int]:
+def audience_members(
+    audience: str, task: Task, case: Case, school: School, transfer: CaseTransfer | None = None
+) -> list[int]:
     """The user ids an overdue chain's audience names for a task (cases.tiers.Audience): the assignee (or whoever may
-    take the task from the queue) here; the school's and district's people as a crisis alert names them."""
+    take the task from the queue) here; the school's and district's people as a crisis alert names them; for a
+    transfer's acceptance, the sending school's district centre too."""
     if audience == Audience.ASSIGNEE:
         return [task.owner_id] if task.owner_id else _queue_holders(task, case, school)
+    if audience == Audience.SENDING_DISTRICT_DUTY:
+        if transfer is None:
+            return []
+        return sorted(alerts.audience_members(Audience.DISTRICT_DUTY, transfer.from_school, timezone.now()))
     return sorted(alerts.audience_members(audience, school, timezone.now()))
 
 
@@ -194,7 +243,8 @@ def _task_link(task: Task) -> str:
     return CaseFlow.instance.reverse(f"{task.flow_task.name}:index", args=[task.process_id, task.pk])
 
 
-def _remind(task: Task, case: Case, school: School, index: int, audience: str, due_at: datetime) -> int:
+def _remind(task: Task, case: Case, school: School, index: int, chain_step: ChainStep, due_at: datetime,
+            transfer: CaseTransfer | None = None) -> int:  # fmt: skip
     step = str(task.flow_task.task_title or task.flow_task.name)
     with translation.override(settings.LANGUAGE_CODE):  # sent by the worker, read in the deployment's language
         title = _("Overdue: %(step)s, case #%(case)s (%(student)s)") % {
@@ -204,7 +254,10 @@ def _remind(task: Task, case: Case, school: School, index: int, audience: str, d
             "step": step, "case": case.pk, "student": mask_name(case.student.name),
             "class": case.student.school_class, "due": timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M"),
         }  # fmt: skip
-    recipients = audience_members(audience, task, case, school)
+    # Both district centres of a move are one centre within a district: each person is told once.
+    recipients = {
+        pk for audience in chain_step.audiences for pk in audience_members(audience, task, case, school, transfer)
+    }
     return notify(recipients, kind=OVERDUE_KIND, subject_key=f"task:{task.pk}:overdue:{index}", title=title,
                   body=body, link=_task_link(task), urgent=True)  # fmt: skip
 
@@ -222,17 +275,19 @@ def _advance(clock_pk: int, now: datetime) -> int:
             clock.save(update_fields=["next_reminder_at"])
             return 0
         case = Case.objects.select_related("student__school_class").get(pk=clock.case_id)
-        school = School.objects.select_related("district").get(pk=case.school_id)
+        if case.paused_at is not None:  # stopped since the sweep read it
+            return 0
+        school, transfer = _chain_school(task, clock.step, case)
         rule = _rule(case.tier)
+        chain = rule.chain(clock.step)
         told = 0
         while clock.next_reminder_at is not None and clock.next_reminder_at <= now:
-            if clock.reminded >= len(rule.overdue_chain):
+            if clock.reminded >= len(chain):
                 clock.next_reminder_at = None
                 break
-            told += _remind(task, case, school, clock.reminded, rule.overdue_chain[clock.reminded].notify,
-                            clock.due_at)  # fmt: skip
+            told += _remind(task, case, school, clock.reminded, chain[clock.reminded], clock.due_at, transfer)
             clock.reminded += 1
-            clock.next_reminder_at = _reminder_at(rule, clock.due_at, clock.reminded, school)
+            clock.next_reminder_at = _reminder_at(rule, clock.due_at, clock.reminded, school, clock.step)
         clock.save(update_fields=["reminded", "next_reminder_at"])
     logger.info("task %s overdue: chain at step %s, %s told", clock.task_id, clock.reminded, told)
     return told
@@ -246,8 +301,9 @@ def task_deadlines_sweep(now: datetime | None = None) -> int:
     now = now or timezone.now()
     # Clocks of tasks done or cancelled before their next reminder: cleared when it comes (the index stays small).
     TaskClock.objects.filter(next_reminder_at__lte=now).exclude(task__status__in=ACTIVE).update(next_reminder_at=None)
+    # A stopped case (its student left the system: cases.leavers) reminds nobody; its clocks wait where they are.
     due = (
-        TaskClock.objects.filter(next_reminder_at__lte=now, task__status__in=ACTIVE)
+        TaskClock.objects.filter(next_reminder_at__lte=now, task__status__in=ACTIVE, case__paused_at__isnull=True)
         .order_by("next_reminder_at")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )

@@ -462,6 +462,60 @@ def _lists(user) -> dict[str, dict[str, int]]:
     }
 
 
+MOVE_EXAMPLE = "school-move-example.csv"
+
+
+def write_move_example(folder) -> dict | None:
+    """A one-row class list of the showcase district's second school (东湖实验小学) that lists a student who has an
+    open orange case at the showcase school, with their national student number: importing it as that school's admin
+    stages a school move, the walk-through of issue 19 (confirm the move, accept the case). Written afresh each run;
+    None when no such student is left (every demo orange case moved or closed)."""
+    import csv
+    from pathlib import Path
+
+    from roster.demo import demo_national_id
+    from roster.models import School
+
+    cast = _Cast()
+    if cast.missing:
+        return None
+    receiving = School.objects.filter(district=cast.school.district, stage=cast.school.stage).exclude(pk=cast.school.pk)
+    receiving = receiving.order_by("code").first()
+    case = (
+        Case.objects.filter(
+            school=cast.school, tier=RiskTier.ORANGE, status=CaseStatus.OPEN, student__school=cast.school
+        )
+        .exclude(student__school_class__role_assignments__user=cast.counselor)
+        .select_related("student__school_class", "student__school")
+        .order_by("pk")
+        .first()
+    )
+    if receiving is None or case is None:
+        return None
+    student = case.student
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MOVE_EXAMPLE
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["学校代码", "年级", "班级", "学号", "姓名", "性别", "出生日期", "全国学籍号"])
+        writer.writerow([
+            receiving.code, student.school_class.grade, 1, f"Z{student.student_no}", student.name,
+            student.get_gender_display(), student.birth_date.isoformat() if student.birth_date else "",
+            demo_national_id(student.school.code, student.student_no),
+        ])  # fmt: skip
+    admin = RoleAssignment.objects.filter(role=Role.SCHOOL_ADMIN, school=receiving).select_related("user").first()
+    psychology = RoleAssignment.objects.filter(role=Role.PSYCHOLOGY_TEACHER, school=receiving).select_related("user")
+    return {
+        "path": str(path),
+        "case": case.pk,
+        "from_school": str(cast.school),
+        "to_school": str(receiving),
+        "school_admin": admin.user.username if admin else "",
+        "psychology_teacher": psychology.first().user.username if psychology.exists() else "",
+    }
+
+
 def build_case_demo(*, seed: int = 2026) -> dict:
     """Open the demo's flagged cases and work some at the showcase school. Idempotent: a second call changes
     nothing (`changed` False). Returns what was done, open tasks per step and each demo login's lists."""

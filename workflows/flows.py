@@ -29,6 +29,8 @@ from workflows.models import SIDE, CaseProcess
 PSYCHOLOGY = role_permission(Role.PSYCHOLOGY_TEACHER)
 DISTRICT_CENTRE = role_permission(Role.DISTRICT_CENTRE)
 SUPPORT, SAFETY = "district_support", "safety_assessment"
+HANDOVER = "hand_over"  # the side process of a leaver's case (workflows.leavers)
+TRANSFER = "transfer"  # 档案移交: the side process of a case's transfer to the school its student moved to
 
 
 def _case(process):
@@ -38,6 +40,31 @@ def _case(process):
 
 def _school(process):
     return _case(process).school
+
+
+def _transfer(process):
+    from cases.models import CaseTransfer
+    from workflows.deadlines import TRANSFER_KEY
+
+    data = process.data or {}
+    return CaseTransfer.objects.select_related("to_school").get(pk=data[TRANSFER_KEY])
+
+
+def _receiving_school(process):
+    # The school the student moved to: the case's school is still the sending one until the transfer is accepted.
+    return _transfer(process).to_school
+
+
+def _sole_receiver(activation):
+    """The receiving school's psychology teacher when it has exactly one (the task goes to their inbox); otherwise
+    the task waits in that school's queue for one of them to take."""
+    from roster.models import RoleAssignment
+
+    held = RoleAssignment.objects.filter(
+        role=Role.PSYCHOLOGY_TEACHER, school=_receiving_school(activation.process), user__is_active=True
+    ).select_related("user")[:2]
+    held = list(held)
+    return held[0].user if len(held) == 1 else None
 
 
 def _seat(seat: str):
@@ -89,7 +116,8 @@ class CaseTaskActivation(ViewActivation):
         if task.owner_id:
             task.assigned = task.created
             task.save(update_fields=["assigned"])
-        task_clock_start(task, case=_case(activation.process))
+        if flow_task.clocked:
+            task_clock_start(task, case=_case(activation.process))
         return activation
 
 
@@ -100,6 +128,7 @@ class CaseTask(flow.View):
     empty form and answer a task done meanwhile with a bare 403. Its task gets a clock when created."""
 
     activation_class = CaseTaskActivation
+    clocked = True  # the step has a due time (workflows.deadlines)
 
     def __init__(self, title, **kwargs):
         super().__init__(_view("task_execute"), **kwargs)
@@ -142,6 +171,13 @@ class IndependentView(CaseTask):
         return super().can_execute(user, task) and self._independent(user, task)
 
 
+class UnclockedTask(CaseTask):
+    """A human step with no due time: the hand-over of a leaver's case. The student has left; what the team does
+    next has no crisis clock (the district centre was told of an orange or red case at once)."""
+
+    clocked = False
+
+
 class CaseFlow(flow.Flow):
     """Student case"""
 
@@ -159,6 +195,12 @@ class CaseFlow(flow.Flow):
     start_support = flow.StartHandle(this.side_begin).Next(this.district_support)
     # A non-acute critical answer (NIMH ASQ pathway): a brief safety assessment before the student goes home today.
     start_safety = flow.StartHandle(this.side_begin).Next(this.safety_assessment)
+    # The student left the system (workflows.leavers): "hand over or close" beside the stopped case. Closing it takes
+    # the case's own path to the closure's evaluation (a new main process, its earlier steps cancelled).
+    start_handover = flow.StartHandle(this.side_begin).Next(this.hand_over)
+    start_closing = flow.StartHandle(this.start_case).Next(this.approve_closure)
+    # 档案移交: the student moved school; the receiving school's psychology teacher accepts the case (cases.transfers).
+    start_transfer = flow.StartHandle(this.transfer_begin).Next(this.accept_transfer)
 
     triage = CaseTask(_("Triage: confirm the tier")).Permission(PSYCHOLOGY, obj=_school).Next(this.after_triage)
     after_triage = (
@@ -285,6 +327,20 @@ class CaseFlow(flow.Flow):
     support_end = flow.End()
     safety_assessment = CaseTask(_("Brief safety assessment")).Permission(PSYCHOLOGY, obj=_school).Next(this.safety_end)
     safety_end = flow.End()
+    hand_over = (
+        UnclockedTask(_("Hand over or close"))
+        .Assign(_seat(TeamSeat.PSYCHOLOGY_TEACHER))
+        .Permission(PSYCHOLOGY, obj=_school)
+        .Next(this.handover_end)
+    )
+    handover_end = flow.End()
+    accept_transfer = (
+        CaseTask(_("Accept the transferred case"))
+        .Assign(_sole_receiver)
+        .Permission(PSYCHOLOGY, obj=_receiving_school)
+        .Next(this.transfer_end)
+    )
+    transfer_end = flow.End()
     end = flow.End()
 
     def _get_urls(self):
@@ -328,6 +384,14 @@ class CaseFlow(flow.Flow):
     def side_begin(self, activation, case, side: str):
         activation.process.case = case
         activation.process.data = {**(activation.process.data or {}), SIDE: side}
+        activation.process.save()
+        return activation.process
+
+    def transfer_begin(self, activation, case, transfer):
+        from workflows.deadlines import TRANSFER_KEY
+
+        activation.process.case = case
+        activation.process.data = {**(activation.process.data or {}), SIDE: TRANSFER, TRANSFER_KEY: transfer.pk}
         activation.process.save()
         return activation.process
 

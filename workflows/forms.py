@@ -243,6 +243,40 @@ class DistrictSupportForm(StepForm):
     agreed = forms.CharField(label=_("What was agreed"), widget=forms.Textarea(attrs=TEXT))
 
 
+class LeaverHandOverForm(StepForm):
+    """移交或结案: the student has left the system; the case is handed over outside it, or its closure proposed."""
+
+    outcome = forms.ChoiceField(
+        label=_("What happens to the case"), widget=forms.RadioSelect,
+        choices=[("handed_over", _("Handed over to a school or institution outside the system")),
+                 ("close", _("Propose closing the case (evaluated a level higher, as any closure)"))],
+    )  # fmt: skip
+    institution = forms.CharField(label=_("Handed over to (school or institution)"), max_length=100, required=False)
+    agency = forms.ChoiceField(label=_("Kind of receiver"), choices=Agency.choices, initial=Agency.SCHOOL)
+    note = forms.CharField(label=_("What was handed over, and to whom"), widget=forms.Textarea(attrs=TEXT),
+                           required=False)  # fmt: skip
+    reason = forms.CharField(label=_("Reason for the closure"), widget=forms.Textarea(attrs=TEXT), required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("outcome") == "handed_over" and not (data.get("institution") or "").strip():
+            self.add_error("institution", _("Name the school or institution that takes the case over."))
+        if data.get("outcome") == "close" and not (data.get("reason") or "").strip():
+            self.add_error("reason", _("Give the reason for closing the case."))
+        return data
+
+
+class TransferAcceptForm(StepForm):
+    """档案移交: the receiving school takes the case; its team is re-staffed here and its open steps come here."""
+
+    confirm = forms.BooleanField(
+        label=_("We take over this case: our school is responsible for it from now on"), required=True
+    )
+
+    def step_fields(self) -> dict:
+        return {}
+
+
 class SupportRequestForm(forms.Form):
     reason = forms.CharField(label=_("What support does the case need?"), widget=forms.Textarea(attrs=TEXT))
 
@@ -269,6 +303,8 @@ FORMS: dict[str, type[StepForm]] = {
     "approve_closure": ClosureDecisionForm,
     "safety_assessment": SafetyAssessmentForm,
     "district_support": DistrictSupportForm,
+    "accept_transfer": TransferAcceptForm,
+    "hand_over": LeaverHandOverForm,
 }
 
 

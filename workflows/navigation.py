@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import pgettext_lazy
 
-HOME, TASKS, CASES, REPORTS, SCREENING, DUTY, ADMIN, NOTIFICATIONS = (
-    "home", "tasks", "cases", "reports", "screening", "duty", "admin", "notifications",
+HOME, TASKS, CASES, REPORTS, SCREENING, DUTY, SCHOOL_YEAR, ADMIN, NOTIFICATIONS = (
+    "home", "tasks", "cases", "reports", "screening", "duty", "school_year", "admin", "notifications",
 )  # fmt: skip
 
 # The task frontend's pages that are about one case or the list of cases; every other page under /work/ (the inbox,
@@ -31,6 +31,7 @@ _PREFIXES = (
     ("/reports/", REPORTS),
     ("/screening/", SCREENING),
     ("/duty/", DUTY),
+    ("/school-year/", SCHOOL_YEAR),
     ("/admin/", ADMIN),
     ("/notifications/", NOTIFICATIONS),
 )
@@ -66,7 +67,7 @@ def site_nav_for(request) -> list[NavLink]:
     (roster.context_processors, workflows.context_processors), roster.scoping for the admin and the screening pages.
     No query beyond the scope, read once per request.
     """
-    from roster import scoping
+    from roster import rollover, scoping
     from roster.context_processors import duty_roster
     from screening.models import Campaign
     from workflows.context_processors import case_work
@@ -77,6 +78,7 @@ def site_nav_for(request) -> list[NavLink]:
     work, duty = case_work(request), duty_roster(request)
     screening = reverse("screening:campaigns") if scoping.may_read_some(user, Campaign) else ""
     admin = reverse("admin:index") if scoping.can_use_admin(user) else ""
+    school_year = reverse("rollover") if rollover.may_roll_over(user) else ""  # district and city admins
     links = [
         (HOME, pgettext_lazy("site navigation", "Home"), reverse("home"), "home-link"),
         (TASKS, pgettext_lazy("site navigation", "Tasks"), work["case_inbox_url"], "case-inbox-link"),
@@ -84,6 +86,7 @@ def site_nav_for(request) -> list[NavLink]:
         (REPORTS, pgettext_lazy("site navigation", "Reports"), work["dashboard_url"], "dashboard-link"),
         (SCREENING, pgettext_lazy("site navigation", "Screening"), screening, "screening-link"),
         (DUTY, pgettext_lazy("site navigation", "Duty roster"), duty["duty_roster_url"], "duty-roster-link"),
+        (SCHOOL_YEAR, pgettext_lazy("site navigation", "School year"), school_year, "school-year-link"),
         (ADMIN, pgettext_lazy("site navigation", "Administration"), admin, "admin-link"),
         (NOTIFICATIONS, pgettext_lazy("site navigation", "Notifications"), reverse("notifications"),
          "notifications-link"),

@@ -24,6 +24,7 @@ from cases.models import (
     AlertStatus,
     Case,
     CaseTeamMember,
+    CaseTransfer,
     Closure,
     ClosureEvaluation,
     CoordinationEntry,
@@ -152,7 +153,9 @@ def case_list(user) -> QuerySet[Case]:
     if schools is not None:  # redundant with the scope, but lets the (school, -id) index serve the page
         # A case reached by an emergency access lies outside those schools: kept (no subquery for roles without one).
         granted = scoping.visible_by_grant(user, Case).values("pk")
-        cases = cases.filter(Q(school_id__in=sorted(schools)) | Q(pk__in=granted))
+        # A case handed over to another school (the school it left reads it) or waiting for this school's acceptance.
+        handed = scoping.visible_by_rule(user, Case).values("pk")
+        cases = cases.filter(Q(school_id__in=sorted(schools)) | Q(pk__in=granted) | Q(pk__in=handed))
     # Risk first: open crisis alert, then the open cases by tier, then the earliest due step; closed cases last.
     next_due = (
         TaskClock.objects.filter(case=OuterRef("pk"), task__status__in=ACTIVE).order_by("due_at").values("due_at")[:1]
@@ -213,22 +216,23 @@ TIMELINE_MODELS = (
     (SafetyAssessment, "case_id"),
     (SupportRequest, "case_id"),
     (CoordinationEntry, "case_id"),
+    (CaseTransfer, "case_id"),
 )
 _CHANGE = {"+": _("recorded"), "~": _("changed"), "-": _("deleted")}
 
 
-def case_timeline(user, case: Case, *, tiers: bool = True) -> list[TimelineEntry]:
+def case_timeline(user, case: Case, *, tiers: bool = True, until: datetime | None = None) -> list[TimelineEntry]:
     """Who did what when on a case: its workflow steps merged with the history of its records, newest first. A
     record the user may not read (a homeroom teacher and the interview notes) is left out, entry and all. Change
-    reasons in the reader's language (cases.reasons); `tiers=False` leaves tiers out. A constant number of queries:
-    one per record model and one for the tasks."""
+    reasons in the reader's language (cases.reasons); `tiers=False` leaves tiers out; `until` leaves out what happened
+    later (a school that handed the case over reads it up to the acceptance). A constant number of queries: one per
+    record model and one for the tasks."""
     entries: list[TimelineEntry] = []
     for model, to_case in TIMELINE_MODELS:
-        rows = (
-            model.history.filter(id__in=_readable_ids(user, model, to_case, case))
-            .select_related("history_user")
-            .order_by("-history_date")[:200]  # fmt: skip
-        )
+        rows = model.history.filter(id__in=_readable_ids(user, model, to_case, case))
+        if until is not None:
+            rows = rows.filter(history_date__lte=until)
+        rows = rows.select_related("history_user").order_by("-history_date")[:200]
         withheld = _withheld_ids(user, model, to_case, case)
         for row in rows:
             # A case row's state at that moment: the tier and status it moved to.
@@ -243,7 +247,7 @@ def case_timeline(user, case: Case, *, tiers: bool = True) -> list[TimelineEntry
                     detail=str(RESTRICTED) if row.id in withheld else " · ".join(x for x in (reason, changed) if x),
                 )
             )  # fmt: skip
-    entries.extend(timeline_steps(case))
+    entries.extend(e for e in timeline_steps(case) if until is None or e.when <= until)
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries
 

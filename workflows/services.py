@@ -24,7 +24,7 @@ from cases import alerts
 from cases import services as case_services
 from cases.models import AlertKind, Case, Decision, FollowUpOutcome, SupportStatus
 from screening.definitions import RiskTier
-from workflows import models
+from workflows import leavers, models
 from workflows.deadlines import task_clocks_reset_for_case, task_clocks_start_bulk, task_deadlines_sweep
 from workflows.flows import SAFETY, SUPPORT, CaseFlow
 from workflows.models import CaseProcess
@@ -411,7 +411,9 @@ def closure_decided(user, task, *, approve: bool, evaluation: str = ""):
     def decide(case):
         return case_services.closure_decide(user, _pending(case.closures), approve, evaluation)
 
-    return _do(user, task, (CaseFlow.approve_closure, CaseFlow.approve_false_positive), decide)
+    outcome = _do(user, task, (CaseFlow.approve_closure, CaseFlow.approve_false_positive), decide)
+    leavers.handover_again_if_stopped(outcome.case_id)  # a leaver's closure not approved: back to "hand over or close"
+    return outcome
 
 
 # What each human step's page runs (workflows.views): node name → the step function above.
@@ -431,7 +433,15 @@ STEPS: dict[str, Callable] = {
     "district_support": support_done,
     "safety_assessment": safety_assessment_done,
     "approve_closure": closure_decided,
+    "accept_transfer": lambda user, task, **fields: _transfers().transfer_accept_done(user, task, **fields),
+    "hand_over": leavers.handover_done,
 }
+
+
+def _transfers():
+    from workflows import transfers  # it uses `_do` above
+
+    return transfers
 
 
 def step_done(user, task, **fields):

@@ -490,20 +490,24 @@ def case_detail(request, process_pk: int, **kwargs):
     def may(action: str) -> bool:
         return case_access.may(request.user, case, action)
 
-    sections = case_page.case_page(request.user, case)  # a homeroom teacher sees no tier, result or clinical record
+    reads_student = case_access.reads_student(request.user, case.student_id)
+    # A homeroom teacher sees no tier, result or clinical record; the student's archive is for clinical readers.
+    sections = case_page.case_page(request.user, case, reads_student=reads_student)
+    from workflows.views_transfer import transfer_panel  # it imports this module
+
+    transfer = transfer_panel(request.user, case, process)  # 档案移交: the transfer, read-only banner, notes release
     context = {
         "process": process, "case": case, "student": student_label(request.user, case),
         "tier": tier_chip(case.tier, case.get_tier_display()) if sections.clinical else "",
-        "page": sections,
+        "page": sections, "transfer": transfer,
         "team": case.team.filter(left_at__isnull=True).select_related("user"),
         "open_tasks": [(t, _due(t), _task_url(t), selectors.person(t.owner)) for t in open_tasks],
-        "timeline": selectors.case_timeline(request.user, case, tiers=sections.clinical),
+        "timeline": selectors.case_timeline(request.user, case, tiers=sections.clinical, until=transfer.read_until),
         "interview_notes": selectors.interview_notes(request.user, case),
         "restricted_label": selectors.RESTRICTED,
         "chart_url": _flow_url("process_chart", process.pk),
         "review_url": _flow_url("case_review", process.pk) if may(CaseAction.REVIEW) else "",
-        "student_report_url": reverse("reports:student_report", args=[case.student_id])
-        if case_access.reads_student(request.user, case.student_id) else "",
+        "student_report_url": reverse("reports:student_report", args=[case.student_id]) if reads_student else "",
         "now": timezone.now(),
         "reopen_url": _flow_url("case_reopen", process.pk)
         if case.status == CaseStatus.CLOSED and may(CaseAction.REOPEN) else "",

@@ -33,6 +33,9 @@ def _context(request, student_id: int, action: str) -> dict:
     for summary in report.cases:
         if summary.case.pk in processes:
             summary.url = CaseFlow.instance.reverse("process_detail", args=[processes[summary.case.pk]])
+    for line in report.archive.cases:  # the same readable cases as the summaries (roster.scoping)
+        if line.readable and line.case_id in processes:
+            line.url = CaseFlow.instance.reverse("process_detail", args=[processes[line.case_id]])
     # Each case the report summarises (so the case's audit review lists this reading too).
     if report.cases:
         audit.record(action, object_type=audit.label(Case), object_ids=[s.case.pk for s in report.cases])

@@ -17,7 +17,7 @@ from viewflow.workflow.flow import FlowAppViewset
 from cases.services import emergency_access_may_request
 from roster import audit, scoping
 from roster.roles import Role
-from workflows import selectors, views, views_emergency, views_support
+from workflows import selectors, views, views_emergency, views_support, views_transfer
 from workflows.flows import CaseFlow
 
 
@@ -85,6 +85,15 @@ class CaseFlowAppViewset(FlowAppViewset):
     @property
     def support_request_path(self):
         return path("<int:process_pk>/support/new/", views_support.support_request, name="support_request")
+
+    @property
+    def transfer_release_request_path(self):
+        return path("<int:process_pk>/transfer/release-request/", views_transfer.release_request,
+                    name="transfer_release_request")  # fmt: skip
+
+    @property
+    def transfer_release_path(self):
+        return path("<int:process_pk>/transfer/release/", views_transfer.release, name="transfer_release")
 
     @property
     def coordination_add_path(self):

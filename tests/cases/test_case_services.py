@@ -199,7 +199,7 @@ def test_a_referral_needs_consent_and_an_independent_principal(world, flag):
     assert [r.decision for r in Referral.objects.order_by("pk")] == [Decision.REJECTED, Decision.APPROVED]
 
 
-def test_closing_an_orange_case_is_the_district_centres_and_a_closed_case_reopens_with_its_history(world, flag):
+def test_closing_an_orange_case_is_the_district_centres_and_a_later_flag_opens_a_case_following_it(world, flag):
     case = flag(world.student_a1_3, "orange").case
     services.team_set(world.counselor_a1, case, services.team_proposal(case))
     closure = services.closure_propose(world.counselor_a1, case, "连续随访稳定", "量表分数恢复正常")
@@ -209,9 +209,11 @@ def test_closing_an_orange_case_is_the_district_centres_and_a_closed_case_reopen
     case.refresh_from_db()
     assert case.status == CaseStatus.CLOSED
     assert not case.team.filter(left_at__isnull=True).exists()
-    again = flag(world.student_a1_3, "yellow")
-    assert again.outcome == "reopened" and again.case.pk == case.pk and again.case.status == CaseStatus.OPEN
-    assert "reopened by a screening flag" in reasons(case)
+    again = flag(world.student_a1_3, "yellow")  # 一生一案: a new case linked to the closed one (issue 19)
+    assert again.outcome == "opened" and again.case.pk != case.pk and again.case.follows_id == case.pk
+    assert again.case.status == CaseStatus.OPEN and reasons(again.case) == ["opened by a screening flag"]
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CLOSED  # stays as it ended
     assert case.closures.get().decision == Decision.APPROVED  # the earlier closure stays on record
 
 

@@ -27,6 +27,7 @@ SAMPLES = {
     "text": "面谈确认：学业压力",
     "from_user": "张老师",
     "to_user": "李老师",
+    "student_status": "graduated",
 }
 
 

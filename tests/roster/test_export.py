@@ -16,7 +16,9 @@ def test_an_exported_roster_imports_back_with_nothing_to_change(world):
     students = scoping.visible(world.school_admin_a1, Student).prefetch_related("special_groups")
     with translation.override("zh-hans"):
         dataset = StudentResource().export(queryset=students)
-        assert dataset.headers == [c.header for c in STUDENT_COLUMNS]
+        # Every column but 全国学籍号, which is never stored as typed (roster.identity) and so cannot be exported; a
+        # file without it leaves the stored numbers alone.
+        assert dataset.headers == [c.header for c in STUDENT_COLUMNS if c.field != "national_id"]
         data = XLSX().export_data(dataset)
         history = Student.history.count()
         report = run_import(

@@ -2,6 +2,7 @@
 demo login that works cases has something to do; a second run changes nothing."""
 
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -132,3 +133,32 @@ def test_the_demo_leaves_cases_at_every_step_and_work_for_each_demo_login(flagge
     assert "nothing changed" in out.getvalue()
     for line in ("approve_closure", "district_centre", "parent_contact"):
         assert line in out.getvalue()
+
+
+def test_the_demo_writes_a_class_list_that_stages_the_move_of_a_student_with_an_open_case(flagged_demo, tmp_path):
+    """The walk-through of issue 19 that `make demo` prints: the second school's admin imports the file, a move of a
+    student with an open orange case at the showcase school is staged (not a new student), and confirming it starts
+    the case's transfer to that school."""
+    from cases.models import CaseTransfer, TransferStatus
+    from roster.importing import ImportRequest, run_import
+    from roster.models import MoveStatus, SchoolMove
+    from roster.moves import move_confirm
+    from workflows.demo import write_move_example
+
+    build_case_demo()
+    example = write_move_example(tmp_path)
+    admin = User.objects.get(username=example["school_admin"])
+    students = Student.objects.count()
+
+    report = run_import(
+        ImportRequest(kind="students", data=Path(example["path"]).read_bytes(), filename="move.csv", actor=admin,
+                      dry_run=False)
+    )  # fmt: skip
+
+    assert report.errors == [] and report.new == 0 and Student.objects.count() == students
+    move = SchoolMove.objects.get(status=MoveStatus.PENDING)
+    case = Case.objects.get(pk=example["case"])
+    assert move.student_id == case.student_id and case.tier == RiskTier.ORANGE and case.active
+    move_confirm(admin, move)
+    transfer = CaseTransfer.objects.get(case=case)
+    assert transfer.status == TransferStatus.PENDING and str(transfer.to_school) == example["to_school"]

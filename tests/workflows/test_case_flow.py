@@ -346,8 +346,10 @@ def test_cases_opened_in_bulk_are_the_same_as_one_by_one_and_work_the_same(world
     assert _rows(in_bulk) == _rows(by_one)
     assert bulk_case.history.get().history_change_reason == "opened by a screening flag"
     closed.refresh_from_db()
-    assert closed.status == "open" and closed.tier == "red"  # reopened one by one, with its own new process
-    assert CaseProcess.objects.filter(case=closed).count() == 1
+    assert closed.status == "closed"  # a new case follows it (issue 19), opened one by one with its own process
+    following = Case.objects.get(follows=closed)
+    assert following.status == "open" and following.tier == "red"
+    assert CaseProcess.objects.filter(case=following).count() == 1
     case_one.refresh_from_db()
     assert case_one.tier == "red" and CaseProcess.objects.filter(case=case_one).count() == 1  # raised, not doubled
     triage = active(in_bulk, CaseFlow.triage)

@@ -5,7 +5,11 @@ from roster.demo import DEMO_PASSWORD, build_demo_district
 
 
 class Command(BaseCommand):
-    help = "Create the synthetic demo district once (12 schools, ~6,000 students) and print its logins."
+    help = (
+        "Create the synthetic demo district once (12 schools, ~6,000 students) and print its logins. Every demo "
+        "student has a synthetic national student number (全国学籍号) to type in a walk-through: G + the school code + "
+        "the student number, e.g. G99010100012023040101 (roster.demo.demo_national_id)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--students-per-class", type=int, default=42)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from workflows.demo import build_case_demo
+from workflows.demo import build_case_demo, write_move_example
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -44,3 +44,11 @@ class Command(BaseCommand):
         for username, lists in demo["logins"].items():
             self.stdout.write(f"  {username:<16} my tasks: {_counts(lists['inbox'])}")
             self.stdout.write(f"  {'':<16} to take:  {_counts(lists['queue'])}")
+        move = write_move_example(settings.DEMO_OUTPUT_DIR)
+        if move:
+            self.stdout.write(
+                f"\nA school move to try (the record follows the student): sign in as {move['school_admin']} "
+                f"({move['to_school']}), import {move['path']} under Students, confirm the move under School moves; "
+                f"then as {move['psychology_teacher']} accept case #{move['case']} in the inbox; as counselor "
+                f"({move['from_school']}) the case is then read-only."
+            )
