@@ -501,7 +501,10 @@ def case_detail(request, process_pk: int, **kwargs):
         "tier": tier_chip(case.tier, case.get_tier_display()) if sections.clinical else "",
         "page": sections, "transfer": transfer,
         "team": case.team.filter(left_at__isnull=True).select_related("user"),
-        "open_tasks": [(t, _due(t), _task_url(t), selectors.person(t.owner)) for t in open_tasks],
+        # The school a case left reads it as it was: the steps now open are the receiving school's, not its own.
+        "open_tasks": [] if transfer.read_until else [(t, _due(t), _task_url(t), selectors.person(t.owner))
+                                                      for t in open_tasks],
+        "steps_elsewhere": bool(transfer.read_until),
         "timeline": selectors.case_timeline(request.user, case, tiers=sections.clinical, until=transfer.read_until),
         "interview_notes": selectors.interview_notes(request.user, case),
         "restricted_label": selectors.RESTRICTED,

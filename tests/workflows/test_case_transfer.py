@@ -345,6 +345,8 @@ def test_the_sending_school_reads_only_what_was_written_before_the_acceptance(cl
     assert "同意配合" in body and "B校接手后首次联系" not in body
     assert "学业压力大" in body and "家庭变故" in body  # its own notes, restricted ones too
     assert "只读" in body  # the read-only banner
+    # The steps open now are the receiving school's: not listed as if waiting in the sender's queue.
+    assert 'id="steps-elsewhere"' in body and 'id="open-steps"' not in body
     from roster import scoping
 
     assert set(scoping.visible(w.counselor_a1, ParentContact).filter(case=case)) == set(
