@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from cases.models import Case, CaseTransfer, Closure, Decision, InterviewNote, TransferStatus
 from cases.tiers import SEAT_ROLE, peak_tier, tier_rule
 from roster import audit, scoping
-from roster.models import AccessAction, AccessOutcome, RoleAssignment, Student, User
+from roster.models import AccessAction, AccessOutcome, RoleAssignment, School, Student, User
 from roster.roles import Role
 from screening.models import ScreeningResult
 
@@ -188,8 +189,6 @@ def withheld_note_schools(case: Case) -> list:
     """The schools whose restricted notes on the case its school cannot read: written elsewhere, not released."""
     notes = InterviewNote.objects.filter(case=case, restricted=True).exclude(school_id=case.school_id)
     notes = notes.exclude(released_to_id=case.school_id).exclude(school__isnull=True)
-    from roster.models import School
-
     return list(School.objects.filter(pk__in=notes.values("school_id")).select_related("district"))
 
 
@@ -313,8 +312,6 @@ def change_logged(user, case: Case) -> Iterator[None]:
 
 def _handover_schools(scope):
     """The schools in the subtree of the scope's handover readers' roles (a query), or None when there are none."""
-    from roster.models import School
-
     nodes = scope.nodes(HANDOVER_READERS)
     if not any(nodes.values()):
         return None
@@ -325,8 +322,6 @@ def _handed_over(model, prefix: str, written_at: str | None, *, incoming: bool =
     """The `also` rule of a case record (roster.scoping): the readers of a school a case left keep reading what was
     written before the acceptance (`written_at` no later than the transfer's accepted_at; the case row itself when
     None). With `incoming`, the readers of the school a case is waiting to be accepted by read the case row."""
-    from django.db.models import F, Q
-
     lookup = f"{prefix}transfers"
 
     def rule(scope):
@@ -347,15 +342,11 @@ def _handed_over(model, prefix: str, written_at: str | None, *, incoming: bool =
 
 def _written_at_school(scope):
     """An interview note stays with the school it was written at (its readers), wherever its case is now."""
-    from django.db.models import Q
-
     schools = _handover_schools(scope)
     return None if schools is None else Q(school__in=schools)
 
 
 def _between_schools(scope):
-    from django.db.models import Q
-
     schools = _handover_schools(scope)
     return None if schools is None else Q(from_school__in=schools) | Q(to_school__in=schools)
 
