@@ -427,3 +427,14 @@ def register_case_models() -> None:
         models.EmergencyAccess, paths("case__"),
         readers=frozenset({Role.PRINCIPAL, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}),
     )  # fmt: skip
+    # Care beyond screening (issue 20). Signals, help records, mentors' talks and home visits are read by the school's
+    # psychology teachers and principal, the district centre and auditor and the city centre; whoever wrote one (or
+    # is responsible for a help record) reads it too, and nothing else of the student's: a mentor or a subject
+    # teacher holds no reader role here. A raiser is only ever shown whether their signal was seen.
+    care_readers = frozenset(
+        {Role.PSYCHOLOGY_TEACHER, Role.PRINCIPAL, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR, Role.CITY_CENTRE}
+    )
+    register_scoped_model(models.Signal, paths(""), readers=care_readers, authors=("raised_by",))
+    register_scoped_model(models.HelpRecord, paths(""), readers=care_readers, authors=("responsible", "created_by"))
+    register_scoped_model(models.MentorTalk, paths(""), readers=care_readers, authors=("author",))
+    register_scoped_model(models.HomeVisit, paths(""), readers=care_readers, authors=("author",))

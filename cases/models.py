@@ -614,3 +614,172 @@ class CaseTransfer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}:{self.from_school_id}→{self.to_school_id}"
+
+
+# --- Care beyond screening (issue 20): signals, help records, mentors' talks, home visits ---------------------------
+
+
+class SignalSource(models.TextChoices):
+    SCREENING = "screening", _("Screening flag")
+    CONCERN = "concern", _("Concern raised by staff")  # 关注上报: a teacher, for themselves, a peer or a parent
+    HOTLINE = "hotline", _("Hotline call")  # seed 004's 24-hour line, recorded by the district centre on duty
+    ABSENCE = "absence", _("Absences")
+    LEAVE_RETURN = "leave_return", _("Return from leave")  # 复学评估
+    HELP_REVIEW = "help_review", _("Help record review due")  # 一人一案
+    CHECKLIST = "checklist", _("Teacher checklist")  # 排查表, an observer-rated instrument
+
+
+class SignalStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for triage")
+    CASE_OPENED = "case_opened", _("Case opened")
+    ADDED_TO_CASE = "added_to_case", _("Added to the open case")
+    NO_ACTION = "no_action", _("No action")
+
+
+class Reporter(models.TextChoices):
+    """Who first said it, when a staff member records it for someone else (seed 001's 朋辈 level, a parent)."""
+
+    STAFF = "staff", _("The staff member themselves")
+    PEER = "peer", _("A classmate (班级心理委员)")
+    PARENT = "parent", _("A parent or guardian")
+    CALLER = "caller", _("A hotline caller")
+    SYSTEM = "system", _("The system")
+
+
+class Signal(models.Model):
+    """Something that says "look at this student" (issue 20), with its source and a reason, waiting in the school's
+    triage queue until a psychology teacher opens a case, adds it to the open case, or records why no action.
+    `tier` orders the queue (risk first) and sets its due time (the tier rules' `signal_triage` step). `key` makes
+    a rule raise one signal per episode (an absence run, a review date, a result): raising again finds this row.
+    `reason` is short and never clinical (the raiser is told only that it was seen); `detail` is what was seen."""
+
+    student = models.ForeignKey("roster.Student", on_delete=models.PROTECT, related_name="signals",
+                                verbose_name=_("student"))  # fmt: skip
+    school = models.ForeignKey("roster.School", on_delete=models.PROTECT, related_name="signals",
+                               verbose_name=_("school"))  # fmt: skip
+    source = models.CharField(_("source"), max_length=16, choices=SignalSource.choices)
+    tier = models.CharField(_("urgency"), max_length=8, choices=RiskTier.choices)
+    reason = models.CharField(_("reason"), max_length=200)
+    detail = models.TextField(_("what was seen"), blank=True)
+    reporter = models.CharField(_("reported by"), max_length=8, choices=Reporter.choices, default=Reporter.SYSTEM)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="signals_raised",
+        verbose_name=_("recorded by"),
+    )  # fmt: skip
+    raised_at = models.DateTimeField(_("raised at"))
+    due_at = models.DateTimeField(_("to be triaged by"), null=True, blank=True)
+    key = models.CharField(_("episode"), max_length=100, null=True, blank=True, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=SignalStatus.choices, default=SignalStatus.OPEN)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("triaged by"),
+    )  # fmt: skip
+    decided_at = models.DateTimeField(_("triaged at"), null=True, blank=True)
+    decision_note = models.TextField(_("why"), blank=True)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, null=True, blank=True, related_name="signals",
+                             verbose_name=_("case"))  # fmt: skip
+    escalation_level = models.PositiveSmallIntegerField(_("overdue reminders sent"), default=0, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("signal")
+        verbose_name_plural = _("signals")
+        ordering = ["-raised_at", "-pk"]
+        indexes = [
+            models.Index(fields=["school", "status"]),
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["student", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.student_id}"
+
+
+class HelpStatus(models.TextChoices):
+    ACTIVE = "active", _("In progress")
+    ENDED = "ended", _("Ended")
+
+
+class HelpRecord(models.Model):
+    """一人一案 for a member of a ledger group (三个清单, seed 001: 明确帮扶对象、帮扶措施和责任人): one per student and
+    group. A review date passed raises a help-review signal."""
+
+    student = models.ForeignKey("roster.Student", on_delete=models.PROTECT, related_name="help_records",
+                                verbose_name=_("student"))  # fmt: skip
+    school = models.ForeignKey("roster.School", on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
+    group = models.ForeignKey("roster.SpecialGroup", on_delete=models.PROTECT, related_name="help_records",
+                              verbose_name=_("special group"))  # fmt: skip
+    measures = models.TextField(_("measures"))
+    responsible = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("responsible person"))  # fmt: skip
+    review_on = models.DateField(_("review date"))
+    status = models.CharField(_("status"), max_length=8, choices=HelpStatus.choices, default=HelpStatus.ACTIVE)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("written by"))  # fmt: skip
+    created_at = models.DateTimeField(_("written at"))
+    updated_at = models.DateTimeField(_("updated at"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("help record")
+        verbose_name_plural = _("help records")
+        ordering = ["review_on", "pk"]
+        constraints = [models.UniqueConstraint(fields=["student", "group"], name="help_record_once_per_group")]
+        indexes = [models.Index(fields=["school", "status", "review_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.student_id}:{self.group_id}"
+
+
+class MentorTalk(models.Model):
+    """谈心谈话 (seed 004): a mentor's talk with a mentee. Something worrying can raise a concern (`signal`)."""
+
+    student = models.ForeignKey("roster.Student", on_delete=models.PROTECT, related_name="mentor_talks",
+                                verbose_name=_("student"))  # fmt: skip
+    school = models.ForeignKey("roster.School", on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                               verbose_name=_("mentor"))  # fmt: skip
+    held_on = models.DateField(_("date"))
+    topic = models.CharField(_("topic"), max_length=100)
+    note = models.TextField(_("note"), blank=True)
+    worrying = models.BooleanField(_("something worrying"), default=False)
+    signal = models.ForeignKey(Signal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               verbose_name=_("concern raised"))  # fmt: skip
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("mentor talk")
+        verbose_name_plural = _("mentor talks")
+        ordering = ["-held_on", "-pk"]
+        indexes = [models.Index(fields=["school", "held_on"]), models.Index(fields=["student", "held_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} {self.held_on:%Y-%m-%d}"
+
+
+class HomeVisit(models.Model):
+    """家访 (seed 003: every student visited at least once a school year), by the homeroom teacher or a mentor."""
+
+    student = models.ForeignKey("roster.Student", on_delete=models.PROTECT, related_name="home_visits",
+                                verbose_name=_("student"))  # fmt: skip
+    school = models.ForeignKey("roster.School", on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                               verbose_name=_("visited by"))  # fmt: skip
+    visited_on = models.DateField(_("date"))
+    met = models.CharField(_("who was met"), max_length=100)
+    note = models.TextField(_("note"), blank=True)
+    worrying = models.BooleanField(_("something worrying"), default=False)
+    signal = models.ForeignKey(Signal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               verbose_name=_("concern raised"))  # fmt: skip
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("home visit")
+        verbose_name_plural = _("home visits")
+        ordering = ["-visited_on", "-pk"]
+        indexes = [models.Index(fields=["school", "visited_on"]), models.Index(fields=["student", "visited_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} {self.visited_on:%Y-%m-%d}"

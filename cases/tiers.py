@@ -40,7 +40,7 @@ SEAT_ROLE = {
 # The human steps that have a deadline ("approval" covers every approval node).
 STEPS = (
     "triage", "staffing", "interview", "parent_contact", "plan", "request_referral", "make_referral", "follow_up",
-    "approval", "safety_assessment", "district_support", "transfer_acceptance",
+    "approval", "safety_assessment", "district_support", "transfer_acceptance", "signal_triage",
 )  # fmt: skip
 # Steps that may have an overdue chain of their own (`overdue_chains`), and audiences only such a chain may name.
 TRANSFER_STEP = "transfer_acceptance"

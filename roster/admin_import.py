@@ -39,7 +39,7 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(label=_("Roster file (XLSX, XLS or CSV)"))
     kind = forms.ChoiceField(
         label=_("What the file holds"),
-        choices=[("", _("Detect from the column headers"))] + list(ImportKind.choices),
+        choices=[("", _("Detect from the column headers"))] + [c for c in ImportKind.choices if c[0] in COLUMNS],
         required=False,
     )
     school = forms.ModelChoiceField(
@@ -176,7 +176,11 @@ class ImportJobAdmin(admin.ModelAdmin):
             "title": _("Import a roster"),
             "form": form,
             "opts": self.model._meta,
-            "templates": [(kind, label, [c.header for c in COLUMNS[kind]]) for kind, label in ImportKind.choices],
+            "templates": [
+                (kind, label, [c.header for c in COLUMNS[kind]])
+                for kind, label in ImportKind.choices
+                if kind in COLUMNS
+            ],
         }
         return TemplateResponse(request, "admin/roster/importjob/upload.html", context)
 

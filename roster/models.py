@@ -368,10 +368,23 @@ class RoleAssignment(models.Model):
 
 
 class SpecialGroup(models.Model):
-    """A fixed vocabulary of special-circumstance tags (留守儿童, 单亲家庭, …), loaded by a data migration."""
+    """The city's vocabulary of special-circumstance groups (留守儿童, 单亲家庭, 家庭经济困难, …), kept by the city and
+    district admins (issue 20). A ledger group (三个清单, seed 001; 特殊群体台账, seed 003) calls for a 一人一案 help
+    record for each member (cases.HelpRecord). A group with a grade is not tagged: its members are the students of
+    that grade (九年级, 高三: the exam years of seed 003)."""
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(pgettext_lazy("of a place or thing", "name"), max_length=30, unique=True)
+    ledger = models.BooleanField(
+        _("kept as a ledger"), default=False, help_text=_("Each member needs a help record (一人一案).")
+    )
+    grade = models.PositiveSmallIntegerField(
+        _("members are the students of grade"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text=_("Leave empty for a group whose members are tagged one by one."),
+    )  # fmt: skip
+    active = models.BooleanField(_("in use"), default=True)
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("special group")
@@ -512,6 +525,8 @@ class ImportKind(models.TextChoices):
     STUDENTS = "students", _("Students")
     STAFF = "staff", _("Staff")
     CLASSES = "classes", _("Classes")
+    ATTENDANCE = "attendance", _("Attendance")
+    MENTORS = "mentors", _("Mentors")
 
 
 class ImportStatus(models.TextChoices):
@@ -923,3 +938,103 @@ class RolloverSchool(models.Model):
 
     def __str__(self) -> str:
         return f"{school_year_label(self.school_year)} · {self.school_id}"
+
+
+# --- Care beyond screening (issue 20): mentors, absences, leave -------------------------------------------------------
+
+
+class Mentorship(models.Model):
+    """全员导师制 (seed 004): a staff member mentors a student from `started_at` until `left_at`. At most one current
+    mentor per student. `user` and `left_at` are the names roster.scoping's team rule reads: a mentor sees their
+    current mentees and no other student."""
+
+    student = models.ForeignKey(
+        Student, on_delete=models.PROTECT, related_name="mentorships", verbose_name=_("student")
+    )
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="mentorships", verbose_name=_("mentor"))
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
+    started_at = models.DateTimeField(_("mentor since"))
+    left_at = models.DateTimeField(_("mentor until"), null=True, blank=True)
+    assigned_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("assigned by")
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("mentorship")
+        verbose_name_plural = _("mentorships")
+        ordering = ["student", "-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["student"], condition=Q(left_at__isnull=True), name="one_current_mentor")
+        ]
+        indexes = [models.Index(fields=["user", "left_at"]), models.Index(fields=["school", "left_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.student_id}"
+
+
+class AbsenceKind(models.TextChoices):
+    SICK = "sick", _("Sick leave")  # 病假
+    PERSONAL = "personal", _("Personal leave")  # 事假
+    TRUANCY = "truancy", _("Truancy")  # 旷课
+    UNEXPLAINED = "unexplained", _("Unexplained")  # 未说明
+
+
+# Absences the rules count (cases care rules): nobody explained them.
+UNEXCUSED_ABSENCES = (AbsenceKind.TRUANCY, AbsenceKind.UNEXPLAINED)
+
+
+class Absence(models.Model):
+    """One student absent one day, as the school's daily list says (学校代码, 学号, 日期, 类型). Re-importing a day
+    replaces its kind, never adds a second row."""
+
+    student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="absences", verbose_name=_("student"))
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=12, choices=AbsenceKind.choices)
+    import_job = models.ForeignKey(
+        ImportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("import")
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("absence")
+        verbose_name_plural = _("absences")
+        ordering = ["-date", "student"]
+        constraints = [models.UniqueConstraint(fields=["student", "date"], name="absence_once_per_day")]
+        indexes = [models.Index(fields=["school", "date"])]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} {self.date:%Y-%m-%d} {self.kind}"
+
+
+class LeaveKind(models.TextChoices):
+    SUSPENSION = "suspension", _("Suspension of schooling")  # 休学
+    MEDICAL = "medical", _("Medical leave")  # 病休
+
+
+class Leave(models.Model):
+    """A student away for a while with an expected return (休学, medical leave). The return (`returned_on`) asks the
+    psychology teacher for a 复学评估 (a return-from-leave signal)."""
+
+    student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="leaves", verbose_name=_("student"))
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
+    kind = models.CharField(_("kind"), max_length=12, choices=LeaveKind.choices)
+    starts_on = models.DateField(_("from"))
+    expected_return_on = models.DateField(_("expected back on"), null=True, blank=True)
+    returned_on = models.DateField(_("back on"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", verbose_name=_("recorded by"))
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("leave")
+        verbose_name_plural = _("leaves")
+        ordering = ["-starts_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["student"], condition=Q(returned_on__isnull=True), name="one_open_leave")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} {self.kind} {self.starts_on:%Y-%m-%d}"

@@ -24,6 +24,11 @@ class Role(models.TextChoices):
     PRINCIPAL = "principal", _("Principal")
     PSYCHOLOGY_TEACHER = "psychology_teacher", _("Psychology teacher")
     HOMEROOM_TEACHER = "homeroom_teacher", _("Homeroom teacher")
+    # 全员导师制 (seed 004): a teacher who mentors some students of the school (Mentorship rows say whom). The narrowest
+    # access of any staff role: their mentees, and the care records they wrote about them.
+    MENTOR = "mentor", _("Mentor")
+    # 任课教师: held at each class taught; sees that class's students to raise a concern, nothing else.
+    SUBJECT_TEACHER = "subject_teacher", _("Subject teacher")
 
 
 ROLE_LEVEL: dict[str, str] = {
@@ -36,6 +41,8 @@ ROLE_LEVEL: dict[str, str] = {
     Role.PRINCIPAL: Level.SCHOOL,
     Role.PSYCHOLOGY_TEACHER: Level.SCHOOL,
     Role.HOMEROOM_TEACHER: Level.CLASS,
+    Role.MENTOR: Level.SCHOOL,
+    Role.SUBJECT_TEACHER: Level.CLASS,
 }
 
 
@@ -48,7 +55,9 @@ def roles_at(level: str) -> list[str]:
 GRANTS: dict[str, frozenset[str]] = {
     Role.CITY_ADMIN: frozenset({Role.DISTRICT_ADMIN, Role.CITY_CENTRE}),
     Role.DISTRICT_ADMIN: frozenset({Role.SCHOOL_ADMIN, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR}),
-    Role.SCHOOL_ADMIN: frozenset({Role.PRINCIPAL, Role.PSYCHOLOGY_TEACHER, Role.HOMEROOM_TEACHER}),
+    Role.SCHOOL_ADMIN: frozenset(
+        {Role.PRINCIPAL, Role.PSYCHOLOGY_TEACHER, Role.HOMEROOM_TEACHER, Role.MENTOR, Role.SUBJECT_TEACHER}
+    ),
 }
 
 # Roles that work in the administration site (configuration, rosters, read-only review). Teachers and principals

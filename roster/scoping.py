@@ -20,10 +20,13 @@ from django.utils import timezone
 
 from roster.models import (
     LEVEL_FIELD,
+    Absence,
     AccessCode,
     City,
     District,
     ImportJob,
+    Leave,
+    Mentorship,
     RoleAssignment,
     School,
     SchoolClass,
@@ -43,6 +46,9 @@ _ACCESS_GRANTS: dict[type[Model], tuple[str, frozenset[str]]] = {}  # a lookup t
 _ALSO: dict[type[Model], Callable[[Scope], Q | None]] = {}
 # Where a restricted row's clearance is held, when not along the model's paths (a note: the school it was written at).
 _CLEARED_AT: dict[type[Model], dict] = {}
+# Lookups to the people a row is theirs to read whatever their roles' readers say (a mentor's own talk record, the
+# person responsible for a help record), within nothing wider than that row: see register_scoped_model.
+_AUTHORS: dict[type[Model], tuple[str, ...]] = {}
 
 
 def register_scoped_model(
@@ -50,6 +56,7 @@ def register_scoped_model(
     team_roles: frozenset[str] = frozenset(), team: str = "",
     restricted: tuple[str, frozenset[str]] | None = None, grants: tuple[str, frozenset[str]] | None = None,
     cleared_at: dict | None = None, also: Callable[[Scope], Q | None] | None = None,
+    authors: tuple[str, ...] = (),
 ) -> None:  # fmt: skip
     """Make `model` scoped: `paths` maps each Level to the lookup reaching that level's id ("pk" for itself), or to a
     tuple of lookups when a row lies at two places of the tree (a school move: in the receiving and sending districts).
@@ -68,6 +75,8 @@ def register_scoped_model(
     With `also`, a function of the user's Scope giving a Q of further rows they read beyond their subtree, or None
     (a case handed over to another school: the sending school keeps reading what it wrote). The app that owns the rule
     registers it; readers, the restricted flag and everything else still apply.
+    With `authors` (lookups to users), a staff member who holds any role reads the rows those lookups name them in,
+    whatever the readers (care records: a mentor reads the talks they wrote, never the other records of a mentee).
     """
     unknown = set(paths) - set(Level.values)
     if unknown:
@@ -87,6 +96,8 @@ def register_scoped_model(
         _CLEARED_AT[model] = dict(cleared_at)
     if also is not None:
         _ALSO[model] = also
+    if authors:
+        _AUTHORS[model] = tuple(authors)
 
 
 register_scoped_model(City, {Level.CITY: "pk"})
@@ -101,6 +112,7 @@ register_scoped_model(
         Level.CLASS: "pk",
     },
 )
+# A mentor (school level) sees only their current mentees (issue 20: the narrowest access of any staff role).
 register_scoped_model(
     Student,
     {
@@ -109,7 +121,28 @@ register_scoped_model(
         Level.SCHOOL: "school",
         Level.CLASS: "school_class",
     },
+    team_roles=frozenset({Role.MENTOR}),
+    team="mentorships",
 )
+_STUDENT_PATHS = {
+    Level.CITY: "student__school__district__city",
+    Level.DISTRICT: "student__school__district",
+    Level.SCHOOL: "student__school",
+    Level.CLASS: "student__school_class",
+}
+# Who mentors whom: everyone over the student but subject teachers; a mentor reads their own mentorships.
+register_scoped_model(
+    Mentorship,
+    {Level.CITY: "school__district__city", Level.DISTRICT: "school__district", Level.SCHOOL: "school",
+     Level.CLASS: "student__school_class"},
+    readers=frozenset(set(Role) - {Role.SUBJECT_TEACHER, Role.MENTOR}),
+    authors=("user",),
+)  # fmt: skip
+# Attendance and leave: the school's people who act on them and the admins who import them; not mentors or subject
+# teachers (a whole class's absences are not theirs to read).
+_ATTENDANCE_READERS = frozenset(set(Role) - {Role.SUBJECT_TEACHER, Role.MENTOR, Role.DISTRICT_AUDITOR})
+register_scoped_model(Absence, _STUDENT_PATHS, readers=_ATTENDANCE_READERS)
+register_scoped_model(Leave, _STUDENT_PATHS, readers=_ATTENDANCE_READERS)
 # A school move (issue 19) is reviewed by the admins over the receiving school; the district and city admins of the
 # sending school see it too (a move out of their district), while only those over the receiving school decide
 # (roster.moves.may_decide). Admin roles only: it names a student of another school.
@@ -122,6 +155,7 @@ register_scoped_model(
     },
     readers=frozenset({Role.SCHOOL_ADMIN, Role.DISTRICT_ADMIN, Role.CITY_ADMIN}),
 )
+# Access codes are handed out by those who run a screening: never mentors or subject teachers.
 register_scoped_model(
     AccessCode,
     {
@@ -130,6 +164,7 @@ register_scoped_model(
         Level.SCHOOL: "student__school",
         Level.CLASS: "student__school_class",
     },
+    readers=frozenset(set(Role) - {Role.MENTOR, Role.SUBJECT_TEACHER}),
 )
 _LEVEL_MODEL = {Level.CITY: City, Level.DISTRICT: District, Level.SCHOOL: School, Level.CLASS: SchoolClass}
 
@@ -348,9 +383,19 @@ def _unflagged_or_cleared_q(scope: Scope, model: type[Model]) -> Q:
     return Q(**{flag: False}) | subtree_q(model, scope.nodes(roles), paths=_CLEARED_AT.get(model))
 
 
+def _authored_q(user, scope: Scope, model: type[Model]) -> Q | None:
+    lookups = _AUTHORS.get(model)
+    if not lookups or not scope.held:
+        return None
+    q = Q()
+    for lookup in lookups:
+        q |= Q(**{lookup: user.pk})
+    return q
+
+
 def _readable_q(user, scope: Scope, model: type[Model]) -> Q:
     q = _held_q(user, scope, model)
-    for extra in (_granted_q(user, scope, model), _also_q(scope, model)):
+    for extra in (_granted_q(user, scope, model), _also_q(scope, model), _authored_q(user, scope, model)):
         if extra is not None:
             q |= extra
     return q

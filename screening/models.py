@@ -70,6 +70,13 @@ def default_target_grades() -> list[int]:
     return [4, 5, 6, 7, 8, 10, 11]  # seed 000: 小学4~6年级，初中1~2年级，高中1~2年级
 
 
+class CampaignTarget(models.TextChoices):
+    GRADES = "grades", _("The target grades of its schools")
+    GROUP = "group", _("A special group")
+    SIGNALS = "signals", _("Students with open signals")
+    LIST = "list", _("An uploaded list")
+
+
 class Campaign(models.Model):
     """A screening round (测评批次): which instruments, scored with which pinned rule-set version, for whom, when."""
 
@@ -79,6 +86,17 @@ class Campaign(models.Model):
     instruments = models.ManyToManyField(Instrument, through="CampaignInstrument", verbose_name=_("instruments"))
     ruleset = models.ForeignKey(RuleSet, on_delete=models.PROTECT, verbose_name=_("tiering rule set"))
     target_grades = models.JSONField(_("target grades"), default=default_target_grades)
+    # Targeted re-screening (issue 20, seed 001's key times): instead of the target grades, a special group (an
+    # exam-year group is its grade), the students with open signals, or an uploaded list. Resolved into
+    # `target_students` when the campaign is saved, so the portal and the proctor page read one list.
+    target = models.CharField(_("who is screened"), max_length=8, choices=CampaignTarget.choices,
+                              default=CampaignTarget.GRADES)  # fmt: skip
+    target_group = models.ForeignKey(
+        "roster.SpecialGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("special group"),
+    )  # fmt: skip
+    target_students = models.ManyToManyField("roster.Student", blank=True, related_name="+",
+                                             verbose_name=_("students screened"))  # fmt: skip
     schools = models.ManyToManyField("roster.School", related_name="campaigns", verbose_name=_("schools"))
     opens_at = models.DateTimeField(_("opens at"))
     closes_at = models.DateTimeField(_("closes at"))
@@ -121,6 +139,7 @@ class CampaignInstrument(models.Model):
 class ResultSource(models.TextChoices):
     PORTAL = "portal", _("Student portal")
     IMPORT = "import", _("Imported from another platform")
+    OBSERVER = "observer", _("Teacher checklist")  # 排查表: an observer-rated instrument, filled by a teacher
 
 
 class ScreeningResult(models.Model):
@@ -145,6 +164,10 @@ class ScreeningResult(models.Model):
     # comparison; our tier is always our scoring's, never this.
     platform = models.CharField(_("source platform"), max_length=16, blank=True, default="")
     platform_level = models.CharField(_("platform's warning level"), max_length=32, blank=True, default="")
+    # An observer-rated result (a teacher checklist): the teacher who filled it in.
+    rated_by = models.ForeignKey(
+        "roster.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rated by")
+    )
     history = HistoricalRecords()
 
     class Meta:
