@@ -42,6 +42,7 @@ demo: $(STAMP) messages
 	$(MANAGE) seed_demo
 	$(MANAGE) seed_screening_demo
 	$(MANAGE) seed_case_demo
+	$(MANAGE) seed_care_demo
 	@echo ""
 	@echo "Open http://$(ADDR)/  (Ctrl-C stops the web server and the task worker)"
 	@trap 'kill $$worker 2>/dev/null' EXIT; \

@@ -19,7 +19,7 @@ from functools import cached_property
 
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import Decision
+from cases.models import Decision, SignalSource, SignalStatus
 from roster.models import StudentStatus
 from screening.definitions import RiskTier
 
@@ -54,7 +54,13 @@ def _part_regex(name: str) -> str:
         return "|".join(Decision.values)
     if name == "student_status":
         return "|".join(StudentStatus.values)
+    if name in _CHOICES:
+        return "|".join(_CHOICES[name].values)
     return ".+"
+
+
+# Parts that are a code of these choices, shown as their label (issue 20's signals).
+_CHOICES = {"source": SignalSource, "signal_status": SignalStatus}
 
 
 def _decided(what: str, label) -> list[Reason]:
@@ -153,6 +159,25 @@ REASONS: tuple[Reason, ...] = (
     Reason("crisis alert level {level}", _("Crisis alert escalated to level %(level)s")),
     Reason("crisis alert taken", _("Crisis alert taken")),
     Reason("crisis alert linked to its case", _("Crisis alert linked to its case")),
+    # Signals and their triage (issue 20: cases.signal_queue, workflows.signals).
+    Reason("raised: {source}", _("Signal raised: %(source)s")),
+    Reason("triaged: {signal_status}: {text}", _("Triaged: %(signal_status)s: %(text)s")),
+    Reason("triaged: {signal_status}", _("Triaged: %(signal_status)s")),
+    Reason("triage overdue: reminder {level}", _("Triage overdue: reminder %(level)s sent")),
+    Reason("signal added to the case: {text}", _("A signal was added to the case: %(text)s")),
+    Reason("signal added to the case", _("A signal was added to the case")),
+    # Mentors' talks and home visits (issue 20, cases.care_records).
+    Reason("mentor talk recorded", _("Mentor talk recorded")),
+    Reason("home visit recorded", _("Home visit recorded")),
+    Reason("concern raised", _("Concern raised")),
+    # Help records, 一人一案 (issue 20, cases.help_records).
+    Reason("help record written", _("Help record written")),
+    Reason("help record changed: {text}", _("Help record changed: %(text)s")),
+    Reason("help record resumed: {text}", _("Help record resumed: %(text)s")),
+    Reason("help record ended: {text}", _("Help record ended: %(text)s")),
+    # Leave, 休学 (issue 20, roster.leaves): on the leave's and the student's history.
+    Reason("leave recorded", _("Leave recorded")),
+    Reason("returned from leave", _("Returned from leave")),
 )
 
 
@@ -172,6 +197,8 @@ def _part_display(name: str, value: str, tiers: bool, clinical: bool) -> str:
         return str(Decision(value).label)
     if name == "student_status":
         return str(StudentStatus(value).label)
+    if name in _CHOICES:
+        return str(_CHOICES[name](value).label)
     if name == "text" and not clinical:
         return str(HIDDEN_TEXT)
     return value

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case as DbCase
 from django.db.models import When
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cases import access
@@ -40,14 +40,19 @@ from cases.models import (
     ParentContact,
     PlanMeasure,
     Referral,
+    Reporter,
     SafetyAssessment,
     SafetyOutcome,
+    Signal,
+    SignalSource,
+    SignalStatus,
     SupportRequest,
     SupportStatus,
     TeamSeat,
     TierChange,
 )
 from cases.notices import emergency_access_enqueue, red_case_enqueue
+from cases.signal_queue import signal_raise
 from cases.tiers import peak_tier, rank, tier_rule
 from roster import audit, scoping
 from roster.models import AccessAction, AccessLogEntry, AccessOutcome, RoleAssignment, School, Student, User
@@ -128,12 +133,42 @@ def _open_for_flag(result, student: Student, now) -> Opening:
         if rank(result.tier) > rank(active.tier):
             reason = f"screening flag raised the tier {active.tier} → {result.tier}"
             _tier_raise(None, active, result.tier, reason, why=_("raised to red by a new screening"), now=now)
-            return Opening(active, "raised")
+            return _flag_signal(result, Opening(active, "raised"), now)
         _save(active, None, f"screening flag ({result.tier}) on an open case")
-        return Opening(active, "unchanged")
+        return _flag_signal(result, Opening(active, "unchanged"), now)
     ended = next((c for c in cases if c.status in ENDED_STATUSES), None)
-    return _open(student, ended, now, None, "a screening flag", source=CaseSource.SCREENING, tier=result.tier,
-                 screening_result=result)  # fmt: skip
+    opening = _open(student, ended, now, None, "a screening flag", source=CaseSource.SCREENING, tier=result.tier,
+                    screening_result=result)  # fmt: skip
+    return _flag_signal(result, opening, now)
+
+
+# --- A flag is a signal too (issue 20): one triage queue, the flag's triage being its case's own triage step ----------
+
+
+def flag_signal_source(result) -> str:
+    """The signal source of a flagged result: a teacher checklist (排查表, an observer-rated instrument) or a
+    screening."""
+    from screening.models import ResultSource
+
+    return SignalSource.CHECKLIST if result.source == ResultSource.OBSERVER else SignalSource.SCREENING
+
+
+def _flag_reason(source: str) -> str:
+    # Stored once in the deployment's language, as notices are (a reason is short and never clinical).
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(SignalSource(source).label)
+
+
+def _flag_signal(result, opening: Opening, now) -> Opening:
+    """Record the flag in the school's signal queue, already decided: a new case, or added to the active one. One per
+    result (key "result:<pk>"). Call inside the opening's transaction."""
+    source = flag_signal_source(result)
+    status = SignalStatus.CASE_OPENED if opening.outcome == "opened" else SignalStatus.ADDED_TO_CASE
+    signal_raise(
+        result.student, source=source, tier=result.tier, reason=_flag_reason(source), key=f"result:{result.pk}",
+        now=now, status=status, case=opening.case,
+    )  # fmt: skip
+    return opening
 
 
 # A case that ended: closed after its evaluation, or handed over outside the system when the student left.
@@ -195,7 +230,34 @@ def cases_open_for_flags(results, now=None) -> list[Opening]:
     Case.history.bulk_history_create(cases, default_change_reason="opened by a screening flag", default_date=now)
     for case, result in zip(cases, fresh, strict=True):
         case.student = result.student  # loaded with the result: its school is what the process start reads
+    _flag_signals_bulk(fresh, cases, now)
     return [Opening(case, "opened") for case in cases] + [case_open_for_flag(r, now) for r in later]
+
+
+def _flag_signals_bulk(results, cases: list[Case], now) -> list[Signal]:
+    """`_flag_signal` for the new cases of a batch, in three statements whatever its size (a key raised before,
+    e.g. by a teacher checklist's own signal, is left as it is)."""
+    if not results:
+        return []
+    keys = {f"result:{r.pk}" for r in results}
+    taken = set(Signal.objects.filter(key__in=keys).values_list("key", flat=True))
+    reasons = {source: _flag_reason(source) for source in (SignalSource.SCREENING, SignalSource.CHECKLIST)}
+    signals = []
+    for result, case in zip(results, cases, strict=True):
+        if f"result:{result.pk}" in taken:
+            continue
+        source = flag_signal_source(result)
+        signals.append(Signal(
+            student_id=result.student_id, school_id=case.school_id, source=source, tier=result.tier,
+            reason=reasons[source], reporter=Reporter.SYSTEM, raised_at=now, key=f"result:{result.pk}",
+            status=SignalStatus.CASE_OPENED, decided_at=now, case=case,
+        ))  # fmt: skip
+    Signal.objects.bulk_create(signals)
+    for source in {s.source for s in signals}:
+        Signal.history.bulk_history_create(
+            [s for s in signals if s.source == source], default_change_reason=f"raised: {source}", default_date=now
+        )
+    return signals
 
 
 def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW) -> Opening:
@@ -208,6 +270,21 @@ def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW
         raise ValidationError(_("A referral needs a tier of yellow or above."))
     if not scoping.can_view(actor, student):
         raise PermissionDenied(_("You cannot refer a student you cannot see."))
+    return _refer(actor, student, reason, tier)
+
+
+def case_refer_for_system(student: Student, reason: str, tier: str) -> Opening:
+    """`case_refer` by a rule, not a person (a red signal nobody raised by hand, e.g. a red teacher checklist scored
+    by the system): the same case and crisis path, with no one to check.
+
+    Access: the system (workflows' receiver of a new red signal); never called for a person's request. Audit: the
+    case's history row with no user."""
+    if RiskTier(tier) == RiskTier.GREEN:
+        raise ValidationError(_("A referral needs a tier of yellow or above."))
+    return _refer(None, student, reason, tier)
+
+
+def _refer(actor, student: Student, reason: str, tier: str) -> Opening:
     now = timezone.now()
     with transaction.atomic():
         active = Case.objects.select_for_update().filter(student=student, status__in=ACTIVE_STATUSES).first()
@@ -226,6 +303,20 @@ def case_refer(actor, student: Student, reason: str, tier: str = RiskTier.YELLOW
                         tier=tier, reason=reason)  # fmt: skip
         red_case_enqueue(opening.case, "", _("referred as red by staff"))
         return opening
+
+
+def case_signal_add(actor, case: Case, note: str) -> Case:
+    """A signal triaged into the student's open case (issue 20): the case's history says so; its tier and clocks
+    stay (raising the tier is "open a case" on the signal, which goes through case_refer).
+
+    Access: the school's psychology teachers. Audit: the case's history row with the triager's note."""
+    access.require(actor, case, Role.PSYCHOLOGY_TEACHER)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        if case.status not in ACTIVE_STATUSES:
+            raise ValidationError(_("The student's case is no longer open: open a new case instead."))
+        _save(case, actor, f"signal added to the case: {note}".strip(": "))
+    return case
 
 
 # --- Triage and staffing ----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ urlpatterns = [
     path("s/", include("screening.urls_portal")),
     path("screening/", include("screening.urls")),
     path("reports/", include("workflows.urls_reports")),  # case dashboards and ledgers
+    path("care/", include("workflows.urls_care")),  # signals, concerns, mentors' talks, home visits (issue 20)
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("work/", work_site.urls),  # the task inbox and the case pages (Viewflow's Material frontend)

@@ -342,6 +342,11 @@ class StudentAdmin(ScopedExportMixin, ScopedAdmin):
         if change and "status" in form.changed_data:  # inside the admin's transaction: announced with the write
             leaving.students_status_changed(changes=[(obj.pk, form.initial["status"], obj.status)], actor=request.user)
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "special_groups":  # an exam-year group (九年级, 高三) follows from the grade: never tagged
+            kwargs["queryset"] = SpecialGroup.objects.filter(grade__isnull=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "school":
             kwargs["queryset"] = scoping.parents_for_new(request.user, Student, School)
@@ -532,17 +537,5 @@ class StaffAdmin(ScopedExportMixin, ScopedAdminMixin, SimpleHistoryAdmin, Django
         return "；".join(str(a) for a in obj.role_assignments.all())
 
 
-@admin.register(SpecialGroup)
-class SpecialGroupAdmin(admin.ModelAdmin):
-    """The fixed vocabulary: readable by admin roles, changed only by a superuser (it is data, in a migration)."""
-
-    list_display = ["name", "code"]
-
-    def has_view_permission(self, request, obj=None):
-        return self.admin_site.has_permission(request)
-
-    def has_module_permission(self, request):
-        return self.admin_site.has_permission(request)
-
-
-from roster import admin_import, admin_moves  # noqa: E402,F401  registers the import and school-move pages
+# The vocabulary, import and move pages; the mentors' pages and leave (休学) and its return (issue 20).
+from roster import admin_groups, admin_import, admin_leaves, admin_mentoring, admin_moves  # noqa: E402,F401,I001

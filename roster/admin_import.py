@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from roster import scoping
+from roster import attendance, scoping
 from roster.import_jobs import (
     ImportJobConflict,
     import_error_report_xlsx,
@@ -80,6 +80,9 @@ def _preview_labels() -> dict[str, str]:
         "national_id": _("national student number"),
         "found_at": _("now at school"),
         "basis": SchoolMove._meta.get_field("basis").verbose_name,
+        # The attendance import's columns (roster.attendance).
+        "date": attendance.Absence._meta.get_field("date").verbose_name,
+        "kind": attendance.Absence._meta.get_field("kind").verbose_name,
     }
 
 

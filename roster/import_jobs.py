@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from roster import attendance
 from roster.importing import COLUMNS, STAFF_ROLE_LABELS, STATUS_LABELS, ImportRequest, detect_kind, run_import
 from roster.models import ImportJob, ImportStatus, School, SpecialGroup, StudentStatus, User
 from roster.roles import Role
@@ -262,6 +263,7 @@ EXAMPLE_ROWS = {
     ],
     "classes": [EXAMPLE_SCHOOL_CODE, "七年级", "3班"],
     "staff": [EXAMPLE_SCHOOL_CODE, "T0012", "李明", "13900000000", "班主任", "七年级3班"],
+    "attendance": [EXAMPLE_SCHOOL_CODE, "20260701", "2026-03-02", "未说明"],
 }  # fmt: skip
 
 
@@ -281,7 +283,7 @@ def _allowed_values(kind: str) -> list[list[str]]:
         for value, names in spellings.items():
             note = _("left empty: enrolled") if value == StudentStatus.ACTIVE else ""
             rows.append([headers["status"], names[0], "; ".join(filter(None, [" / ".join([*names[1:], value]), note]))])
-        for name in SpecialGroup.objects.values_list("name", flat=True):
+        for name in SpecialGroup.objects.filter(active=True, grade__isnull=True).values_list("name", flat=True):
             rows.append([headers["special_groups"], name, _("several: separate them with 、")])
         rows.append(
             [
@@ -298,6 +300,8 @@ def _allowed_values(kind: str) -> list[list[str]]:
             if not spelling.isascii():
                 rows.append([headers["role"], spelling, str(Role(role).label)])
         rows.append([headers["class"], "七年级3班", _("homeroom teachers only; also 初一(3)班 or 7-3")])
+    if kind == "attendance":
+        rows += attendance.allowed_values()
     if kind in ("students", "classes"):
         stage_names = {stage: name for name, stage in reversed(STAGE_ALIASES.items())}  # the shortest name
         for stage, label in SchoolStage.choices:

@@ -109,6 +109,18 @@ STAFF_COLUMNS = [
     Column("class", "班级", ("homeroom class", "任教班级"), required=False),
 ]
 COLUMNS = {"students": STUDENT_COLUMNS, "classes": CLASS_COLUMNS, "staff": STAFF_COLUMNS}
+# Imports of other kinds that live in their own module (roster.attendance) and register here: their importer class
+# (an `_Import`), and how their header is recognised (a set of normalised header names → bool).
+_IMPORTERS: dict[str, type] = {}
+_RECOGNISED: dict[str, Callable[[set[str]], bool]] = {}
+
+
+def register_importer(kind: str, columns: list[Column], importer: type, recognises: Callable[[set[str]], bool]) -> None:
+    """Make `kind` one of the imports run_import, detect_kind, the admin upload and the import jobs know."""
+    COLUMNS[kind] = columns
+    _IMPORTERS[kind] = importer
+    _RECOGNISED[kind] = recognises
+
 
 STATUS_LABELS = {
     **{str(label): value for value, label in StudentStatus.choices},
@@ -237,6 +249,7 @@ class ImportReport:
     unchanged: int = 0
     classes_created: int = 0
     moves: int = 0  # rows that are students of another school: staged school moves, to review (roster.moves)
+    signals_raised: int = 0  # attendance: signals the care rules raised for the rows written (roster.attendance)
     errors: list[RowError] = field(default_factory=list)
     error_lines: set[int] = field(default_factory=set)
     changes: list[dict] = field(default_factory=list)  # a sample for the preview
@@ -292,6 +305,7 @@ class ImportReport:
             "unchanged": self.unchanged,
             "classes_created": self.classes_created,
             "moves": self.moves,
+            "signals_raised": self.signals_raised,
             "error_rows": len(self.error_lines),
             "errors": [e.as_dict() for e in self.errors],
             "changes": self.changes,
@@ -331,6 +345,9 @@ class ImportRequest:
 def detect_kind(data: bytes, filename: str) -> str:
     header = next((row for row in read_table(data, filename) if not _blank(row)), [])
     names = {normalize_header(h) for h in header if h is not None}
+    for kind, recognises in _RECOGNISED.items():
+        if recognises(names):
+            return kind
     if names & STAFF_COLUMNS[1].names():
         return "staff"
     if names & STUDENT_COLUMNS[3].names():
@@ -351,7 +368,9 @@ def run_import(request: ImportRequest) -> ImportReport:
             raise FileRefused(_("The file is empty."))
         columns = COLUMNS[request.kind]
         index = map_headers(header, columns, school_given=request.school is not None)
-        importer = {"students": _StudentImport, "classes": _ClassImport, "staff": _StaffImport}[request.kind]
+        importer = {"students": _StudentImport, "classes": _ClassImport, "staff": _StaffImport, **_IMPORTERS}[
+            request.kind
+        ]
         importer(request, report, index).run(rows)
     except FileRefused as refusal:
         report.refused = str(refusal)
@@ -588,6 +607,19 @@ class _StudentImport(_Import):
         self.groups = {g.code: g.pk for g in groups}
         self.group_names = {g.pk: g.name for g in groups}
         self.vocabulary = {**{g.name: g.code for g in groups}, **{c: c for c in self.groups}}
+        # Issue 20: an exam-year group (九年级, 高三) follows from the grade and a group no longer in use takes nobody
+        # new: a file naming one is refused on that row. A retired group's tags stay as they are (never removed here).
+        self.untaggable = {g.code: g for g in groups if g.grade is not None or not g.active}
+        self.retired_groups = {g.pk for g in groups if g.grade is None and not g.active}
+        self.allowed_groups = [g.name for g in groups if g.grade is None and g.active]
+
+    def parse_groups(self, value) -> list[str]:
+        """The special-group codes of a cell, refusing groups a file may not tag (with the reason for each)."""
+        codes = parse_special_groups(value, vocabulary=self.vocabulary, allowed=self.allowed_groups)
+        refused = [self.untaggable[code] for code in codes if code in self.untaggable]
+        if refused:
+            raise CellError(" ".join(_group_refusal(group) for group in refused))
+        return codes
 
     def clean_row(self, row: list, line: int) -> dict:
         values = {
@@ -602,7 +634,7 @@ class _StudentImport(_Import):
             "birth_date": (parse_date, {"required": False, "plausible_birth": True}),
             "guardian_name": (clean_text, {"required": False, "max_length": 50}),
             "guardian_phone": (clean_phone, {"required": False}),
-            "special_groups": (parse_special_groups, {"vocabulary": self.vocabulary}),
+            "special_groups": (self.parse_groups, {}),
             "status": (parse_choice, {"choices": STATUS_LABELS, "required": False}),
         }
         for name, (parser, kwargs) in optional.items():
@@ -713,6 +745,8 @@ class _StudentImport(_Import):
                 shown.added(line, v, fields, groups or [])
                 continue
             pk, stored, stored_groups = current
+            if has_groups:
+                groups = groups + sorted(stored_groups & self.retired_groups)
             diff = {name: (stored[name], value) for name, value in fields.items() if stored[name] != value}
             groups_changed = has_groups and set(groups) != stored_groups
             if not diff and not groups_changed:
@@ -807,6 +841,14 @@ class _StudentImport(_Import):
                 )
             ]
         )
+
+
+def _group_refusal(group: SpecialGroup) -> str:
+    if group.grade is not None:
+        return _("“%(name)s” is not written in a roster file: its members are the students of grade %(grade)d.") % {
+            "name": group.name, "grade": group.grade,
+        }  # fmt: skip
+    return _("“%(name)s” is no longer in use: remove it from this cell.") % {"name": group.name}
 
 
 def _staff_preview(report: ImportReport, line: int, v: dict, user: User | None, *, changed: bool, has_role: bool):

@@ -377,10 +377,11 @@ def parse_date(value, *, required: bool = False, plausible_birth: bool = False) 
 _GROUP_SEPARATORS = re.compile(r"[、;；，,/\s]+")
 
 
-def parse_special_groups(value, *, vocabulary: dict[str, str]) -> list[str]:
+def parse_special_groups(value, *, vocabulary: dict[str, str], allowed: list[str] | None = None) -> list[str]:
     """Special-group codes from a cell like "留守儿童、单亲家庭"; unknown names are all reported at once.
 
-    `vocabulary` maps each accepted name (Chinese name and English code) to its code.
+    `vocabulary` maps each accepted name (Chinese name and English code) to its code; `allowed`, when given, is the
+    list of names an unknown name's message offers (the groups a file may tag).
     """
     if _is_blank(value):
         return []
@@ -397,7 +398,7 @@ def parse_special_groups(value, *, vocabulary: dict[str, str]) -> list[str]:
         elif code not in codes:
             codes.append(code)
     if unknown:
-        chinese = [name for name in vocabulary if not name.isascii()]
+        chinese = [name for name in (vocabulary if allowed is None else allowed) if not name.isascii()]
         raise CellError(
             _("Unknown special group(s): %(unknown)s. Allowed: %(allowed)s.")
             % {"unknown": ", ".join(f"“{name}”" for name in unknown), "allowed": "、".join(chinese or vocabulary)}

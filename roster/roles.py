@@ -79,6 +79,10 @@ EDITORS: dict[str, frozenset[str]] = {
     "roster.school": frozenset({Role.CITY_ADMIN, Role.DISTRICT_ADMIN}),
     "roster.schoolclass": frozenset({Role.SCHOOL_ADMIN}),
     "roster.student": frozenset({Role.SCHOOL_ADMIN}),
+    # Issue 20: the daily absence list is imported by the school's admin or the district's, for its schools; a leave
+    # (休学) is recorded by the school admin or the psychology teacher (roster.leaves).
+    "roster.absence": frozenset({Role.SCHOOL_ADMIN, Role.DISTRICT_ADMIN}),
+    "roster.leave": frozenset({Role.SCHOOL_ADMIN, Role.PSYCHOLOGY_TEACHER}),
     # DESIGN: the city configures campaigns city-wide; a district may run its own within its schools.
     "screening.campaign": frozenset({Role.CITY_ADMIN, Role.CITY_CENTRE, Role.DISTRICT_ADMIN, Role.DISTRICT_CENTRE}),
 }

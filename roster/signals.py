@@ -14,6 +14,14 @@ out, graduated, withdrawn: roster.models.LEAVING_STATUSES), by an import, the ad
 (workflows stops their cases' clocks and gives each active case a "hand over or close" task).
 `students_returned(sender=Student, student_ids=[...], actor=User|None)`: leavers are enrolled again (a rollover
 undone, a status set back), so that their cases' clocks run again.
+
+Attendance and leave (issue 20 item 6), each sent inside the transaction that stored the rows:
+`absences_recorded(sender=Absence, student_ids=[...], dates=[...], actor=User|None)`: absences were stored or changed
+(roster.attendance, a batch of an import at a time). cases evaluates its care rules (cases.absence_rules) and may
+return the number of signals it raised, which the import report shows.
+`leave_returned(sender=Leave, leave=Leave, actor=User|None)`: a student on leave (休学, medical leave) is back
+(roster.leaves); cases raises the 复学评估 signal for the school's psychology teachers. 休学 is not leaving: a
+leave's start and end send neither students_left nor students_returned.
 May import: roster only.
 """
 
@@ -27,6 +35,8 @@ role_removed = Signal()
 student_moved = Signal()
 students_left = Signal()
 students_returned = Signal()
+absences_recorded = Signal()
+leave_returned = Signal()
 
 
 def _held(assignment: RoleAssignment) -> tuple:

@@ -1,7 +1,8 @@
 """Campaign admin: city and district admins/centres create campaigns over schools in their scope.
 
-A campaign's instruments, rule set, grades and schools are fixed once created (results depend on them); its name
-and window can move until it closes. Every write goes through screening.campaigns.
+A campaign's instruments, rule set, target and schools are fixed once created (results depend on them); its name
+and window can move until it closes, and a targeted campaign's students can be resolved again until it opens.
+Every write goes through screening.campaigns.
 """
 
 from django import forms
@@ -15,10 +16,12 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from roster import scoping
-from roster.models import District, School
+from roster.models import District, School, SpecialGroup
 from roster.stages import grades_for_stages
+from roster.uploads import FileRefused
 from screening import campaigns as campaign_services
-from screening.models import Campaign, Instrument, RuleSet, default_target_grades
+from screening.definitions import OBSERVER
+from screening.models import Campaign, CampaignTarget, Instrument, RuleSet, default_target_grades
 
 
 def grade_choices():
@@ -66,14 +69,48 @@ def _newest(model):
     return model.objects.filter(pk=Subquery(newest)).order_by(usual, "code")
 
 
+class InstrumentChoices(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        if (obj.definition or {}).get("rater") == OBSERVER:
+            return _("%(instrument)s — teacher checklist, filled by homeroom teachers") % {"instrument": obj.name}
+        return obj.name
+
+
+TARGET_HELP = _(
+    "Seed 001: besides the yearly screening, re-screen special groups at the key times — 春季入学 (spring term "
+    "start), 考试季 (exam season), 毕业季 (graduation season). A special group, the students with open signals or an "
+    "uploaded list is resolved into the campaign's students when it is saved, within the chosen schools; it can be "
+    "refreshed until the campaign opens."
+)
+
+
 class CampaignCreateForm(forms.ModelForm):
-    chosen_instruments = forms.ModelMultipleChoiceField(
+    chosen_instruments = InstrumentChoices(
         label=_("Instruments"), queryset=Instrument.objects.none(), widget=forms.CheckboxSelectMultiple,
-        help_text=_("Asked in this order. The newest version of each instrument is used."),
+        help_text=_(
+            "Asked in this order. The newest version of each instrument is used. A teacher checklist is a campaign "
+            "of its own: homeroom teachers fill it for each student of their class; students get no code for it."
+        ),
+    )  # fmt: skip
+    target = forms.ChoiceField(
+        label=_("Who is screened"), choices=CampaignTarget.choices, widget=forms.RadioSelect,
+        initial=CampaignTarget.GRADES, help_text=TARGET_HELP, required=False,
     )  # fmt: skip
     grades = forms.TypedMultipleChoiceField(
         label=_("Target grades"), choices=grade_choices, coerce=int, widget=forms.CheckboxSelectMultiple,
-        initial=default_target_grades,
+        initial=default_target_grades, required=False,
+        help_text=_("For “the target grades of its schools” only."),
+    )  # fmt: skip
+    target_group = forms.ModelChoiceField(
+        label=_("Special group"), queryset=SpecialGroup.objects.none(), required=False,
+        help_text=_("For “a special group” only. An exam-year group (九年级, 高三) is the students of its grade."),
+    )  # fmt: skip
+    target_file = forms.FileField(
+        label=_("List of students"), required=False,
+        help_text=_(
+            "For “an uploaded list” only: XLSX or CSV with the columns 学校代码 and 学号. A row naming no enrolled "
+            "student of the chosen schools is an error, and then nothing is saved."
+        ),
     )  # fmt: skip
     coverage = forms.ChoiceField(label=_("Schools"), choices=Coverage.CHOICES, widget=forms.RadioSelect)
     district = forms.ModelChoiceField(label=_("District"), queryset=District.objects.none(), required=False)
@@ -93,7 +130,10 @@ class CampaignCreateForm(forms.ModelForm):
         self.actor = actor
         self.schools_allowed = campaign_services.schools_for_campaigns(actor).select_related("district")
         self.fields["chosen_instruments"].queryset = _newest(Instrument)
-        self.fields["chosen_instruments"].initial = list(self.fields["chosen_instruments"].queryset)
+        self.fields["chosen_instruments"].initial = [
+            i for i in self.fields["chosen_instruments"].queryset if (i.definition or {}).get("rater") != OBSERVER
+        ]
+        self.fields["target_group"].queryset = SpecialGroup.objects.filter(active=True).order_by("pk")
         self.fields["ruleset"].queryset = _newest(RuleSet)
         self.fields["ruleset"].initial = self.fields["ruleset"].queryset.first()
         self.fields["district"].queryset = District.objects.filter(
@@ -130,14 +170,25 @@ class CampaignCreateForm(forms.ModelForm):
         campaign_services.school_year_check(data["school_year"])
         campaign_services.ruleset_check(data["ruleset"], data["chosen_instruments"])
         campaign_services.window_check(data["opens_at"], data["closes_at"], now=timezone.now())
+        data["target"] = data.get("target") or CampaignTarget.GRADES  # not chosen: the yearly screening
+        self.target_list = _target_list(data, self.chosen)
+        if data["target"] == CampaignTarget.GRADES and not data.get("grades"):
+            raise ValidationError({"grades": _("Choose at least one grade.")})
+        campaign_services.target_check(data["target"], data.get("target_group"), self.target_list)
+        if data["target"] != CampaignTarget.GRADES and not campaign_services.target_resolve(
+            data["target"], school_ids=[s.pk for s in self.chosen], group=data.get("target_group"),
+            listed=self.target_list.student_ids if self.target_list is not None else (),
+        ):  # fmt: skip
+            raise ValidationError({"target": _("Nobody in the chosen schools is in this target; nothing was saved.")})
         return data
 
     def save(self, commit=True):
         data = self.cleaned_data
         self.instance = campaign_services.campaign_create(
             actor=self.actor, name=data["name"], school_year=data["school_year"], term=data["term"],
-            instruments=data["chosen_instruments"], ruleset=data["ruleset"], target_grades=data["grades"],
-            schools=self.chosen, opens_at=data["opens_at"], closes_at=data["closes_at"],
+            instruments=data["chosen_instruments"], ruleset=data["ruleset"], target_grades=data["grades"] or [],
+            schools=self.chosen, opens_at=data["opens_at"], closes_at=data["closes_at"], target=data["target"],
+            target_group=data.get("target_group"), target_list=self.target_list,
         )  # fmt: skip
         return self.instance
 
@@ -145,7 +196,28 @@ class CampaignCreateForm(forms.ModelForm):
         """The service set the schools and instruments."""
 
 
+def _target_list(data, schools):
+    """The uploaded list read against the campaign's schools (None unless the target is a list with a file)."""
+    upload = data.get("target_file")
+    if data.get("target") != CampaignTarget.LIST or upload is None:
+        return None
+    try:
+        return campaign_services.target_list_read(upload.read(), upload.name, schools)
+    except FileRefused as error:
+        raise ValidationError({"target_file": str(error)}) from None
+
+
 class CampaignChangeForm(forms.ModelForm):
+    refresh_target = forms.BooleanField(
+        label=_("Resolve who is screened again now"), required=False,
+        help_text=_(
+            "Before the campaign opens: the group's members and the students with open signals as they are today; "
+            "for a list, upload a new one below (or keep the list without the students who have left)."
+        ),
+    )  # fmt: skip
+    target_file = forms.FileField(label=_("New list of students"), required=False,
+                                  help_text=_("XLSX or CSV with the columns 学校代码 and 学号."))  # fmt: skip
+
     class Meta:
         model = Campaign
         fields = ["name", "opens_at", "closes_at"]
@@ -163,6 +235,13 @@ class CampaignChangeForm(forms.ModelForm):
             return data
         if self.stored.status == "open" and data["opens_at"] != self.stored.opens_at:
             self.add_error("opens_at", _("This campaign is already open; its opening time can no longer change."))
+        self.target_list = None
+        if data.get("refresh_target") or data.get("target_file"):
+            if self.stored.target == CampaignTarget.GRADES or self.stored.status != "scheduled":
+                raise ValidationError(_("Only a targeted campaign that has not opened yet can be resolved again."))
+            self.target_list = _target_list({**data, "target": self.stored.target}, self.stored.schools.all())
+            if self.target_list is not None and self.target_list.errors:
+                raise campaign_services.target_list_refusal(self.target_list)
         return data
 
     def save(self, commit=True):
@@ -171,6 +250,10 @@ class CampaignChangeForm(forms.ModelForm):
             actor=self.actor, campaign=self.stored, name=data["name"], opens_at=data["opens_at"],
             closes_at=data["closes_at"],
         )  # fmt: skip
+        if data.get("refresh_target") or self.target_list is not None:
+            campaign_services.campaign_target_refresh(
+                actor=self.actor, campaign=self.instance, target_list=self.target_list
+            )
         return self.instance
 
     def save_m2m(self):
@@ -179,11 +262,13 @@ class CampaignChangeForm(forms.ModelForm):
 
 @admin.register(Campaign)
 class CampaignAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "school_year", "term", "status", "opens_at", "closes_at", "school_count", "ruleset"]
-    list_filter = ["status", "school_year", "term"]
+    list_display = [
+        "name", "school_year", "term", "status", "target", "opens_at", "closes_at", "school_count", "ruleset",
+    ]  # fmt: skip
+    list_filter = ["status", "school_year", "term", "target"]
     search_fields = ["name"]
     readonly_fields = [
-        "status", "school_year", "term", "instrument_list", "ruleset", "grade_list", "school_list", "created_by",
+        "status", "school_year", "term", "instrument_list", "ruleset", "target_summary", "school_list", "created_by",
         "created_at",
     ]  # fmt: skip
 
@@ -223,10 +308,12 @@ class CampaignAdmin(SimpleHistoryAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return [
-                "name", "school_year", "term", "chosen_instruments", "ruleset", "grades", "coverage", "district",
-                "chosen_schools", "opens_at", "closes_at",
+                "name", "school_year", "term", "chosen_instruments", "ruleset", "coverage", "district",
+                "chosen_schools", "target", "grades", "target_group", "target_file", "opens_at", "closes_at",
             ]  # fmt: skip
         editable = ["name", "opens_at", "closes_at"] if self.has_change_permission(request, obj) else []
+        if editable and obj.target != CampaignTarget.GRADES and obj.status == "scheduled":
+            editable += ["refresh_target"] + (["target_file"] if obj.target == CampaignTarget.LIST else [])
         return editable + [f for f in self.get_readonly_fields(request, obj) if f not in editable]
 
     def get_readonly_fields(self, request, obj=None):
@@ -276,9 +363,15 @@ class CampaignAdmin(SimpleHistoryAdmin):
     def instrument_list(self, obj):
         return "、".join(str(i) for i in obj.instruments.order_by("campaigninstrument__position"))
 
-    @admin.display(description=_("target grades"))
-    def grade_list(self, obj):
-        return "、".join(str(g) for g in obj.target_grades)
+    @admin.display(description=_("who is screened"))
+    def target_summary(self, obj):
+        if obj.target == CampaignTarget.GRADES:
+            return _("Grades %(grades)s of its schools") % {"grades": "、".join(str(g) for g in obj.target_grades)}
+        label = obj.get_target_display()
+        if obj.target == CampaignTarget.GROUP and obj.target_group_id:
+            label = f"{label}: {obj.target_group}"
+        count = campaign_services.invited_students(obj).count()
+        return _("%(target)s — %(count)d students") % {"target": label, "count": count}
 
     @admin.display(description=_("schools"))
     def school_list(self, obj):

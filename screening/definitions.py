@@ -17,6 +17,11 @@ from django.utils.translation import gettext_lazy as _
 
 INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
 RULESETS_DIR = Path(__file__).resolve().parent / "rulesets"
+# Who answers an instrument (`rater:` in its file): the student themself (default; the portal), or an observer — a
+# homeroom teacher rating a student of the class from what they have seen (a teacher checklist, 排查表: seed 003).
+SELF = "self"
+OBSERVER = "observer"
+RATERS = (SELF, OBSERVER)
 
 
 class RiskTier(models.TextChoices):
@@ -91,7 +96,12 @@ class Instrument:
     items: tuple[Item, ...]
     scales: tuple[Scale, ...]
     blank_counts_as: str | None = None
+    rater: str = SELF
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def observer_rated(self) -> bool:
+        return self.rater == OBSERVER
 
     def item(self, number: int) -> Item:
         return next(i for i in self.items if i.number == number)
@@ -231,6 +241,9 @@ def parse_instrument(data: dict) -> Instrument:
     blank = data.get("blank_counts_as")
     if blank is not None and any(item.option(str(blank)) is None for item in items if not item.ask_if_any_of):
         raise DefinitionError(f"{where}: blank_counts_as “{blank}” is not an option of every item")
+    rater = str(data.get("rater", SELF))
+    if rater not in RATERS:
+        raise DefinitionError(f"{where}.rater: one of {', '.join(RATERS)}, got {rater!r}")
     return Instrument(
         code=code,
         version=_need(data, "version", where, int),
@@ -241,6 +254,7 @@ def parse_instrument(data: dict) -> Instrument:
         items=tuple(items),
         scales=tuple(scales),
         blank_counts_as=str(blank) if blank is not None else None,
+        rater=rater,
         raw=data,
     )
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from roster.access_codes import normalize_code
 from roster.models import AccessCode, School, SchoolClass, Student, StudentStatus
-from screening.campaigns import accepts_answers
+from screening.campaigns import accepts_answers, campaign_invites, checklist_campaigns_q, invitations
 from screening.models import Campaign, CampaignStatus, ResultSource, ScreeningResult
 from screening.scoring import asked_items
 from screening.services import CampaignDefinitions, campaign_definitions, result_record_first, result_scored
@@ -59,6 +59,7 @@ class CampaignWindow:
     closes_at: datetime
     ruleset_id: int
     target_grades: tuple[int, ...]
+    target: str  # with pk and target_grades, what screening.campaigns.invited_q reads
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def _cache_seconds() -> float:
 
 
 def school_campaign_windows(school_id: int) -> tuple[CampaignWindow, ...]:
-    """The school's campaigns that are not closed, earliest first; a copy at most a few seconds old.
+    """The school's campaigns that are not closed, earliest first; a copy at most a few seconds old. A teacher
+    checklist (observer-rated instruments) is never offered here.
 
     A whole class enters its codes within a minute: one query per school and worker every few seconds instead of
     one per student.
@@ -98,10 +100,11 @@ def school_campaign_windows(school_id: int) -> tuple[CampaignWindow, ...]:
     rows = (
         Campaign.objects.filter(schools=school_id)
         .exclude(status=CampaignStatus.CLOSED)
+        .exclude(checklist_campaigns_q())
         .order_by("opens_at", "pk")
-        .values_list("pk", "name", "status", "opens_at", "closes_at", "ruleset_id", "target_grades")
+        .values_list("pk", "name", "status", "opens_at", "closes_at", "ruleset_id", "target_grades", "target")
     )
-    windows = tuple(CampaignWindow(*row[:-1], tuple(row[-1])) for row in rows)
+    windows = tuple(CampaignWindow(*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows)
     if seconds > 0:
         with _windows_lock:
             if len(_windows) > 10_000:  # a city has a few thousand schools; never grow without bound
@@ -180,9 +183,10 @@ def _code_checked(access_code: AccessCode | None, now) -> AccessCode:
 
 def _campaign_for(student, answered: set[int], now) -> CampaignWindow:
     """The open campaign this student has not answered yet (`answered`: ids of campaigns with a stored result);
-    a clear refusal when there is none."""
-    grade = student.school_class.grade
-    candidates = [c for c in school_campaign_windows(student.school_id) if grade in c.target_grades]
+    a clear refusal when there is none. Which campaigns are for the student: screening.campaigns.invitations."""
+    windows = school_campaign_windows(student.school_id)
+    mine = invitations([student.pk], windows).get(student.pk, set())
+    candidates = [c for c in windows if c.pk in mine]
     pending = [c for c in candidates if c.pk not in answered]
     for campaign in pending:
         if accepts_answers(campaign, now):
@@ -357,14 +361,9 @@ def _submit_locked(code_id: int, campaign_id: int, data):
     open_now, invited, answered = (bool(value) for value in rows[0][8:11])
     if answered:  # e.g. imported from another platform meanwhile: never overwritten from here
         raise _answered()
-    # The campaign's instruments, rule set and grades never change once created; whether it is open is read above.
+    # The campaign's instruments, rule set and target never change once it is open; whether it is open is read above.
     campaign = next((c for c in school_campaign_windows(access_code.student.school_id) if c.pk == campaign_id), None)
-    if not (
-        open_now
-        and invited
-        and campaign is not None
-        and access_code.student.school_class.grade in campaign.target_grades
-    ):
+    if not (open_now and invited and campaign is not None and campaign_invites(campaign, access_code.student)):
         raise _closed_meanwhile()
     definitions = definitions_for(campaign)
     answers, missing = answers_from_form(definitions, data)

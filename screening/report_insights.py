@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from roster.charts import histogram, tier_bars
 from roster.models import SpecialGroup, Student
-from screening.campaigns import campaigns_visible
+from screening.campaigns import campaign_is_checklist, campaigns_visible, checklist_campaigns_q
 from screening.definitions import RiskTier, in_language
 from screening.models import Campaign, ScreeningResult
 from screening.reports import (
@@ -303,10 +303,15 @@ def _groups_shown(tables: list[tuple], names: dict[int, str], cells: CellSet | N
 
 
 def _previous_campaign(user, campaign: Campaign) -> Campaign | None:
-    """The latest earlier campaign the user sees that screened at least one of this campaign's schools."""
+    """The latest earlier campaign the user sees that screened at least one of this campaign's schools, of the same
+    kind: a yearly screening beside the last yearly one, a targeted re-screening or a teacher checklist beside its
+    own kind (their shares are of other populations)."""
+    checklist = checklist_campaigns_q()
+    same_kind = checklist if campaign_is_checklist(campaign) else ~checklist
     return (
         campaigns_visible(user)
-        .filter(opens_at__lt=campaign.opens_at, schools__in=campaign.schools.values("pk"))
+        .filter(same_kind, opens_at__lt=campaign.opens_at, schools__in=campaign.schools.values("pk"))
+        .filter(target=campaign.target)
         .order_by("-opens_at", "-pk")
         .first()
     )

@@ -22,12 +22,14 @@ from django.utils.translation import gettext as _
 
 from roster import scoping
 from roster.masking import mask_name
-from roster.models import City, School, SchoolClass, Student, StudentStatus
+from roster.models import City, School, SchoolClass, Student
 from roster.params import int_param
 from roster.roles import Level
-from screening.campaigns import campaigns_visible
-from screening.definitions import RiskTier, parse_ruleset, text_language
-from screening.models import Campaign, RuleSet, ScreeningResult
+from screening.campaigns import campaigns_visible, invited_classes, invited_grades
+from screening.campaigns import invited_students as campaign_students
+from screening.checklists import checklist_campaigns_for
+from screening.definitions import OBSERVER, RiskTier, parse_ruleset, text_language
+from screening.models import Campaign, CampaignInstrument, RuleSet, ScreeningResult
 from screening.suppression import HIDDEN_MARK, CellSet, mark
 
 FLAGGED_TIERS = (RiskTier.RED, RiskTier.ORANGE, RiskTier.YELLOW)  # most urgent first: the list's order
@@ -44,12 +46,19 @@ def _reader_schools(user) -> QuerySet[School]:
 
 
 def campaign_list_for(user) -> QuerySet[Campaign]:
-    """Campaigns the user can see, newest first, each with `reads_results`: whether the flagged list is theirs.
+    """Campaigns the user can see, newest first, each with `reads_results`: whether the flagged list is theirs;
+    `is_checklist`: a teacher checklist; `fills_checklist`: the user fills it for a class of theirs.
 
     Access: any signed-in user; a user without a role gets an empty list.
     """
     reads = _reader_schools(user).filter(campaigns=OuterRef("pk"))
-    return campaigns_visible(user).annotate(reads_results=Exists(reads)).order_by("-opens_at", "-pk")
+    observed = CampaignInstrument.objects.filter(campaign=OuterRef("pk"), instrument__definition__rater=OBSERVER)
+    fills = checklist_campaigns_for(user).filter(pk=OuterRef("pk"))
+    return (
+        campaigns_visible(user)
+        .annotate(reads_results=Exists(reads), is_checklist=Exists(observed), fills_checklist=Exists(fills))
+        .order_by("-opens_at", "-pk")
+    )
 
 
 def access_campaign_by_id(user, campaign_id: int) -> Campaign:
@@ -61,11 +70,8 @@ def access_campaign_by_id(user, campaign_id: int) -> Campaign:
 
 
 def invited_students(campaign: Campaign) -> QuerySet[Student]:
-    """The students a campaign invites (the rule of screening.services.campaign_invites, as a queryset)."""
-    schools = Campaign.schools.through.objects.filter(campaign_id=campaign.pk).values("school_id")
-    return Student.objects.filter(
-        status=StudentStatus.ACTIVE, school__in=schools, school_class__grade__in=list(campaign.target_grades)
-    )
+    """The students a campaign invites: the reports' denominators (the one rule, screening.campaigns.invited_q)."""
+    return campaign_students(campaign)
 
 
 # --- Flagged students ------------------------------------------------------------------------------------------
@@ -86,7 +92,7 @@ def flagged_filter_options(user, campaign: Campaign, *, school_id: int | None = 
     schools = _reader_schools(user).filter(campaigns=campaign).order_by("code")
     classes = scoping.within_readers_scope(
         user,
-        SchoolClass.objects.filter(school__campaigns=campaign, grade__in=list(campaign.target_grades)),
+        invited_classes(campaign, SchoolClass.objects.all()),
         ScreeningResult,
     ).order_by("grade", "number")
     grades = sorted(set(classes.order_by().values_list("grade", flat=True).distinct()))
@@ -382,7 +388,7 @@ def report_drill(user, campaign: Campaign, params) -> tuple[Drill, Drill, School
         lookups["pk"] = drill.school_class
     if not lookups:
         return drill, start, None
-    if asked and drill.grade is not None and drill.grade not in campaign.target_grades:
+    if asked and drill.grade is not None and drill.grade not in invited_grades(campaign):
         raise Http404
     sample = (
         scoping.visible(user, SchoolClass)

@@ -36,6 +36,7 @@ from roster.importing import Column, FileRefused, ImportReport, map_headers, rea
 from roster.models import Student
 from roster.normalize import CellError, clean_digits, clean_identifier, normalize_header
 from roster.roles import Role
+from screening.campaigns import invited_students
 from screening.definitions import DefinitionError, RiskTier
 from screening.import_mappings import (
     ANSWER_WORDS,
@@ -304,14 +305,9 @@ def _run(request: ResultsImport, report: ResultsReport, rows: Iterator[list]) ->
         )
     columns, item_headers = _item_columns(header, definitions, mapping)
 
-    students = Student.objects.filter(school__in=campaign.schools.all(), status="active")
-    target_grades = set(campaign.target_grades)
+    students = invited_students(campaign)  # the one rule of who a campaign is for
     # Ids only, not model instances: a city file holds 100,000 students.
-    by_key = {
-        (code, number): pk
-        for pk, code, number, grade in students.values_list("pk", "school__code", "student_no", "school_class__grade")
-        if grade in target_grades
-    }
+    by_key = {(code, number): pk for pk, code, number in students.values_list("pk", "school__code", "student_no")}
     # Another platform's file may number students differently: where it gives names, each must match the roster's.
     names = dict(students.values_list("pk", "name")) if name_at is not None else {}
     # Writing results is for those who may read them (psychology teachers and above), in their own subtree.

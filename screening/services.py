@@ -96,11 +96,10 @@ def campaign_definitions(campaign) -> CampaignDefinitions:
 
 
 def campaign_invites(campaign, student) -> bool:
-    return (
-        student.status == "active"
-        and student.school_class.grade in campaign.target_grades
-        and campaign.schools.filter(pk=student.school_id).exists()
-    )
+    """Whether the campaign is for the student: the one rule, screening.campaigns.invited_q."""
+    from screening.campaigns import campaign_invites as invites
+
+    return invites(campaign, student)
 
 
 def result_fields(campaign, scores: dict, tiered) -> dict:
@@ -160,13 +159,15 @@ def _result_save(result, source: str, submitted_at) -> None:
 def result_record(
     *, campaign, student, answers: dict, source: str, from_import: bool = False,
     definitions: CampaignDefinitions | None = None, submitted_at=None, access_code=None, only_new: bool = False,
+    rated_by=None,
 ) -> RecordOutcome:  # fmt: skip
     """Score and tier one student's answers and store them once per campaign; the same answers again change nothing.
 
     Access: callers have checked the student (portal: the access code; import: the importer's scope).
     Audit: a history row per new or changed result. A tier of yellow or above sends `student_flagged` after commit.
     Raises NotInvited, or scoring.AnswerError for incomplete or unknown answers (nothing written); with `only_new`
-    (a student answers once), AlreadyRecorded instead of changing a stored result.
+    (a student answers once), AlreadyRecorded instead of changing a stored result. `rated_by`: the teacher who
+    filled an observer-rated checklist (source ResultSource.OBSERVER).
     """
     from screening.models import ScreeningResult
 
@@ -183,7 +184,12 @@ def result_record(
             return RecordOutcome(existing, "unchanged")
         if existing is None:
             result = ScreeningResult(
-                campaign=campaign, student=student, source=source, access_code=access_code, **fields
+                campaign=campaign,
+                student=student,
+                source=source,
+                access_code=access_code,
+                rated_by=rated_by,
+                **fields,
             )
             outcome = "new"
         else:
@@ -191,6 +197,9 @@ def result_record(
             for name, value in fields.items():
                 setattr(result, name, value)
             result.source = source
+            result.rated_by = rated_by
+        if rated_by is not None:
+            result._history_user = rated_by  # also outside a request (the demo)
         _result_save(result, source, submitted_at)
     return RecordOutcome(result, outcome)
 

@@ -7,4 +7,5 @@ app_name = "screening"
 urlpatterns = [
     path("", include("screening.urls_reports")),  # campaign list, flagged students, completion/tier report
     path("", include("screening.urls_proctor")),  # live class completion for proctors
+    path("", include("screening.urls_checklist")),  # the homeroom teacher's checklist (排查表)
 ]

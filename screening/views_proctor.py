@@ -32,9 +32,9 @@ from django.views.decorators.cache import never_cache
 
 from roster import audit, scoping
 from roster.masking import mask_name
-from roster.models import AccessAction, AccessOutcome, Notification, SchoolClass, Student, StudentStatus
+from roster.models import AccessAction, AccessOutcome, Notification, SchoolClass, Student
 from screening.alerts import CARE_KIND, CARE_PREFIX, PROCTOR_ROLES
-from screening.campaigns import accepts_answers, campaigns_visible
+from screening.campaigns import accepts_answers, campaigns_visible, invited_classes, invited_q
 from screening.definitions import RiskTier
 from screening.models import Campaign, ScreeningResult
 
@@ -59,7 +59,7 @@ def proctor_campaign(user, campaign_id: int) -> Campaign:
 
 def _in_campaign(campaign: Campaign, classes: QuerySet[SchoolClass]) -> QuerySet[SchoolClass]:
     # Current classes only: a class that graduated in a school-year rollover keeps its grade, not its pupils' work.
-    return classes.filter(school__campaigns=campaign, grade__in=campaign.target_grades, graduated_in__isnull=True)
+    return invited_classes(campaign, classes)
 
 
 def _count(qs: QuerySet, group: str) -> Coalesce:
@@ -78,9 +78,9 @@ def proctor_classes_for(user, campaign: Campaign, *, live: bool = True) -> Query
 
     Access: roster.scoping.within_roles(PROCTOR_ROLES).
     """
-    students = Student.objects.filter(school_class=OuterRef("pk"), status=StudentStatus.ACTIVE)
+    students = Student.objects.filter(invited_q(campaign), school_class=OuterRef("pk"))
     results = ScreeningResult.objects.filter(
-        campaign=campaign, student__school_class=OuterRef("pk"), student__status=StudentStatus.ACTIVE
+        invited_q(campaign, "student__"), campaign=campaign, student__school_class=OuterRef("pk")
     )
     counts = {"invited": _count(students, "school_class"), "done": _count(results, "student__school_class")}
     if live:
@@ -125,7 +125,7 @@ def proctor_rows(campaign: Campaign, school_class: SchoolClass) -> list[ProctorR
     session (proctor_live): the views ask for counts otherwise."""
     results = ScreeningResult.objects.filter(campaign=campaign, student=OuterRef("pk"))
     students = (
-        Student.objects.filter(school_class=school_class, status=StudentStatus.ACTIVE)
+        Student.objects.filter(invited_q(campaign), school_class=school_class)
         .annotate(done=Exists(results), keep=Exists(_to_keep(results)))
         .order_by("student_no")
         .values_list("pk", "student_no", "name", "done", "keep")
@@ -139,7 +139,7 @@ def proctor_rows(campaign: Campaign, school_class: SchoolClass) -> list[ProctorR
 def proctor_counts(campaign: Campaign, school_class: SchoolClass) -> dict[str, int]:
     """The class's invited and done counts, no one named and no keep count: the pages outside a live session."""
     results = ScreeningResult.objects.filter(campaign=campaign, student=OuterRef("pk"))
-    students = Student.objects.filter(school_class=school_class, status=StudentStatus.ACTIVE)
+    students = Student.objects.filter(invited_q(campaign), school_class=school_class)
     return students.aggregate(invited=Count("pk"), done=Count("pk", filter=Q(Exists(results))))
 
 

@@ -13,11 +13,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
-from roster import audit
+from roster import audit, scoping
 from roster.models import AccessAction, AccessOutcome
 from roster.pdf import pdf_available, pdf_response, unavailable_redirect
 from roster.spreadsheets import xlsx_bytes
 from screening import reports
+from screening.campaigns import may_see_campaigns
 from screening.definitions import RiskTier
 from screening.models import ScreeningResult
 from screening.report_insights import report_insights
@@ -27,6 +28,10 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @login_required
 def campaign_list(request):
+    if scoping.scope_for(request.user).roles and not may_see_campaigns(request.user):
+        # A mentor or subject teacher alone (issue 20): no screening is theirs. Refused as missing, and logged.
+        audit.record(AccessAction.LIST, object_type="screening.campaign", outcome=AccessOutcome.DENIED)
+        raise Http404
     page = Paginator(reports.campaign_list_for(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "screening/campaigns.html", {"page": page})
 

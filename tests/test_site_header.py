@@ -66,6 +66,7 @@ def test_the_same_header_leads_everywhere_from_our_pages_the_admin_and_the_task_
         ("home-link", "/"),
         ("case-inbox-link", CaseFlow.instance.reverse("inbox")),
         ("case-list-link", CaseFlow.instance.reverse("process_list")),
+        ("signals-link", "/care/signals/"),  # the signal queue (issue 20)
         ("dashboard-link", "/reports/dashboard/"),
         ("screening-link", "/screening/campaigns/"),
         ("duty-roster-link", "/duty/"),

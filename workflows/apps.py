@@ -43,6 +43,11 @@ class WorkflowsConfig(AppConfig):
         from workflows import ledger_exports
 
         ledger_exports.register()
+        # Signals (issue 20): a new red signal follows the crisis path at once (a red case and the crisis alert).
+        from cases.signal_queue import signal_raised
+        from workflows import signals as care_signals
+
+        signal_raised.connect(care_signals.on_signal_raised, dispatch_uid="workflows.signals.on_signal_raised")
 
 
 def _alert_work_link(alert) -> str:

@@ -339,6 +339,8 @@ class Dashboard:
     overdue_people: int  # how many lines by person in all (the table shows PERSON_ROWS)
     caseload: list[Line]
     psychologists: int
+    # Signals per source (issue 20): waiting for triage and raised this term (workflows.signals.SourceCount).
+    signals: list = field(default_factory=list)
 
     @property
     def is_current_month(self) -> bool:
@@ -368,6 +370,19 @@ def dashboard_cases(user, node: Node) -> QuerySet[Case]:
         Level.CITY: "school__district__city_id",
     }
     return cases.filter(**{narrowing[node.level]: node.pk}) if node.level != ALL else cases
+
+
+def dashboard_signals(user, node: Node) -> QuerySet:
+    """The signals behind a dashboard (issue 20): visible to the user, in their dashboard subtrees, under the node."""
+    from cases.models import Signal
+
+    signals = scoping.within_roles(user, scoping.visible(user, Signal), DASHBOARD_ROLES)
+    narrowing = {
+        Level.SCHOOL: "school_id",
+        Level.DISTRICT: "school__district_id",
+        Level.CITY: "school__district__city_id",
+    }
+    return signals.filter(**{narrowing[node.level]: node.pk}) if node.level != ALL else signals
 
 
 def overdue_tasks(user, node: Node, now: datetime) -> QuerySet[Task]:
@@ -521,10 +536,14 @@ def case_dashboard(user, params, now: datetime | None = None) -> Dashboard:
     caseload = _caseload(user, node, schools, figures)
     by_step, by_person = _overdue_breakdowns(user, node, now)
     row_level, rows = _rows(user, node, schools, figures)
+    from workflows.signals import signal_counts
+
+    signals = signal_counts(dashboard_signals(user, node), now)
     known = {s["pk"] for s in schools}
     total = _sum(f for pk, f in figures.items() if pk in known)
     return Dashboard(
         node=node, crumbs=crumbs, month=month, now=now, total=total, rows=rows, row_level=row_level,
         overdue_by_step=by_step, overdue_by_person=by_person[:PERSON_ROWS], overdue_people=len(by_person),
         caseload=caseload if node.level == Level.SCHOOL else caseload[:PERSON_ROWS], psychologists=len(caseload),
+        signals=signals,
     )  # fmt: skip

@@ -28,8 +28,7 @@ from cases.models import (
 )
 from cases.services import emergency_access_schools, lowering_needs_approval, team_proposal
 from cases.tiers import SEAT_ROLE, tier_rule
-from roster import scoping
-from roster.models import RoleAssignment, School, Student, StudentStatus
+from roster.models import RoleAssignment, School
 from roster.roles import Role
 from screening.definitions import RiskTier
 
@@ -309,39 +308,6 @@ FORMS: dict[str, type[StepForm]] = {
 
 
 # --- Forms of the case pages (not steps) --------------------------------------------------------------------------
-
-
-class ReferralByStaffForm(forms.Form):
-    """Any staff member refers a student they can see (seed 001's warning network): found by student number."""
-
-    student_no = forms.CharField(label=_("Student number"), max_length=32)
-    school = forms.ModelChoiceField(label=_("School"), queryset=None, required=False)
-    tier = forms.ChoiceField(
-        label=_("How worried are you?"), choices=[(t.value, t.label) for t in RiskTier if t != RiskTier.GREEN],
-        help_text=_("Red tells the district centre at once."),
-    )  # fmt: skip
-    reason = forms.CharField(label=_("What did you see or hear?"), widget=forms.Textarea(attrs=TEXT))
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-        self.students = scoping.visible(user, Student).filter(status=StudentStatus.ACTIVE)
-        self.fields["school"].queryset = scoping.visible(user, School).order_by("code")
-        if self.fields["school"].queryset.count() <= 1:
-            del self.fields["school"]
-
-    def clean(self):
-        data = super().clean()
-        matches = self.students.filter(student_no=(data.get("student_no") or "").strip())
-        if data.get("school"):
-            matches = matches.filter(school=data["school"])
-        found = list(matches.select_related("school")[:2])
-        if not found:
-            raise forms.ValidationError(_("No student with this number among the students you can see."))
-        if len(found) > 1:
-            raise forms.ValidationError(_("Several schools have a student with this number: choose the school."))
-        self.student = found[0]
-        return data
 
 
 class ReopenForm(forms.Form):

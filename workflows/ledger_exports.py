@@ -103,3 +103,6 @@ def _kind(ledger: Ledger) -> exports.ExportKind:
 def register() -> None:
     for ledger in LEDGERS:
         exports.export_kind_register(_kind(ledger))
+    from workflows import group_ledger_export  # the special-groups ledger (issue 20); it imports this module
+
+    group_ledger_export.register()

@@ -15,6 +15,7 @@ from django.utils.translation import pgettext_lazy
 HOME, TASKS, CASES, REPORTS, SCREENING, DUTY, SCHOOL_YEAR, ADMIN, NOTIFICATIONS = (
     "home", "tasks", "cases", "reports", "screening", "duty", "school_year", "admin", "notifications",
 )  # fmt: skip
+MY_STUDENTS = "my_students"  # a mentor's, homeroom or subject teacher's students (issue 20, /care/students/)
 
 # The task frontend's pages that are about one case or the list of cases; every other page under /work/ (the inbox,
 # the queue, the archive, a task) belongs to the tasks.
@@ -26,8 +27,15 @@ _CASE_PAGES = frozenset(
     }
 )  # fmt: skip
 
+# The signal queue and concerns (issue 20, workflows.urls_signals): one section.
+SIGNALS = "signals"
+
 # Address prefixes of our own sections (config.urls, roster.urls).
 _PREFIXES = (
+    ("/care/signals/", SIGNALS),
+    ("/care/concern/", SIGNALS),
+    ("/care/hotline/", SIGNALS),
+    ("/care/students/", MY_STUDENTS),
     ("/reports/", REPORTS),
     ("/screening/", SCREENING),
     ("/duty/", DUTY),
@@ -59,6 +67,20 @@ def nav_section(request) -> str:
     return next((section for prefix, section in _PREFIXES if path.startswith(prefix)), "")
 
 
+def _signals_link(user) -> tuple:
+    """The signal queue for those who read one (psychology teachers, principals, centres); for those who only raise
+    concerns (homeroom and subject teachers, mentors), the concern page. No query: the scope."""
+    from cases.care_access import CONCERN_ROLES, QUEUE_ROLES
+    from roster import scoping
+
+    roles = scoping.scope_for(user).roles
+    if roles & QUEUE_ROLES:
+        return pgettext_lazy("site navigation", "Signals"), reverse("care:signals"), "signals-link"
+    if roles & CONCERN_ROLES:
+        return pgettext_lazy("site navigation", "Raise a concern"), reverse("care:concern_new"), "concern-link"
+    return "", "", "signals-link"
+
+
 def site_nav_for(request) -> list[NavLink]:
     """The header's links for the signed-in person, in the header's order (the notifications last: the header adds
     their unread count); [] for anyone else.
@@ -67,22 +89,26 @@ def site_nav_for(request) -> list[NavLink]:
     (roster.context_processors, workflows.context_processors), roster.scoping for the admin and the screening pages.
     No query beyond the scope, read once per request.
     """
+    from cases.care_selectors import has_students_page
     from roster import rollover, scoping
     from roster.context_processors import duty_roster
-    from screening.models import Campaign
+    from screening.campaigns import may_see_campaigns
     from workflows.context_processors import case_work
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return []
     work, duty = case_work(request), duty_roster(request)
-    screening = reverse("screening:campaigns") if scoping.may_read_some(user, Campaign) else ""
+    screening = reverse("screening:campaigns") if may_see_campaigns(user) else ""  # not mentors, subject teachers
     admin = reverse("admin:index") if scoping.can_use_admin(user) else ""
     school_year = reverse("rollover") if rollover.may_roll_over(user) else ""  # district and city admins
+    my_students = reverse("care:my_students") if has_students_page(user) else ""  # mentors and teachers
     links = [
         (HOME, pgettext_lazy("site navigation", "Home"), reverse("home"), "home-link"),
+        (MY_STUDENTS, pgettext_lazy("site navigation", "My students"), my_students, "my-students-link"),
         (TASKS, pgettext_lazy("site navigation", "Tasks"), work["case_inbox_url"], "case-inbox-link"),
         (CASES, pgettext_lazy("site navigation", "Cases"), work["case_list_url"], "case-list-link"),
+        (SIGNALS, *_signals_link(user)),
         (REPORTS, pgettext_lazy("site navigation", "Reports"), work["dashboard_url"], "dashboard-link"),
         (SCREENING, pgettext_lazy("site navigation", "Screening"), screening, "screening-link"),
         (DUTY, pgettext_lazy("site navigation", "Duty roster"), duty["duty_roster_url"], "duty-roster-link"),

@@ -20,7 +20,7 @@ from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
-from cases import alerts
+from cases import alerts, help_records
 from cases import services as case_services
 from cases.models import AlertKind, Case, Decision, FollowUpOutcome, SupportStatus
 from screening.definitions import RiskTier
@@ -232,9 +232,13 @@ def case_processes_start_new(cases: list[Case]) -> list[CaseProcess]:
 
 
 def case_refer_and_start(actor, student, reason: str, tier: str) -> Case:
-    """A staff referral: the case (opened, or the active one) and its process, waiting for triage."""
+    """A staff referral: the case (opened, or the active one) and its process, waiting for triage. `actor` None: a
+    rule's red signal nobody raised by hand (cases.services.case_refer_for_system), on the same path."""
     with transaction.atomic():
-        opening = case_services.case_refer(actor, student, reason, tier)
+        if actor is None:
+            opening = case_services.case_refer_for_system(student, reason, tier)
+        else:
+            opening = case_services.case_refer(actor, student, reason, tier)
         _continue(opening)
         if tier == RiskTier.RED and opening.outcome != "unchanged":
             # A teacher who sees a red student now: the same alert chain as a red screening.
@@ -438,6 +442,12 @@ STEPS: dict[str, Callable] = {
 }
 
 
+def _signals():
+    from workflows import signals  # it uses case_refer_and_start above
+
+    return signals
+
+
 def _transfers():
     from workflows import transfers  # it uses `_do` above
 
@@ -521,4 +531,6 @@ def workflow_tick() -> dict:
     from viewflow.workflow.timers import fire_due_conditions, fire_due_start_timers, fire_due_timers
 
     return {"timers": fire_due_timers(), "starts": fire_due_start_timers(), "conditions": fire_due_conditions(),
-            "overdue": task_deadlines_sweep(), "alerts": alerts.crisis_alerts_escalate_due()}  # fmt: skip
+            "overdue": task_deadlines_sweep(), "alerts": alerts.crisis_alerts_escalate_due(),
+            "signals": _signals().signals_overdue_sweep(),
+            "help_reviews": help_records.help_reviews_due_signal(timezone.now())}  # fmt: skip

@@ -1,6 +1,6 @@
 """The ledgers (台账) under /reports/ledgers/ (app "reports"; see workflows/urls_reports.py): each page and its XLSX."""
 
-from django.urls import path
+from django.urls import include, path
 
 from workflows import views_ledgers as views
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("ledgers/referrals/xlsx/", views.referrals_xlsx, name="ledger_referrals_xlsx"),
     path("ledgers/closed/", views.closed, name="ledger_closed"),
     path("ledgers/closed/xlsx/", views.closed_xlsx, name="ledger_closed_xlsx"),
+    path("", include("workflows.urls_groups")),  # the special-groups ledger and its help records (issue 20)
 ]

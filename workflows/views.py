@@ -10,6 +10,8 @@ May import: roster, screening, cases.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -556,23 +558,11 @@ def _form_page(request, template: str, form, **context):
 
 @login_required
 def referral_by_staff(request):
-    """Any staff member who works cases refers a student they can see; the case waits for triage."""
-    form = forms.ReferralByStaffForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        try:
-            case = services.case_refer_and_start(
-                request.user, form.student, form.cleaned_data["reason"], form.cleaned_data["tier"]
-            )  # fmt: skip
-        except (ValidationError, PermissionDenied) as error:
-            form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
-        else:
-            messages.success(
-                request,
-                _("Case %(case)s is open for %(student)s; the school's psychology teachers will triage it.")
-                % {"case": case, "student": mask_name(form.student.name)},
-            )
-            return HttpResponseRedirect(CaseFlow.instance.reverse("inbox"))
-    return _form_page(request, "workflows/case_form.html", form, heading=_("Refer a student"))
+    """The old "refer a student" door (issue 20): a referral is now a concern (关注上报) in the school's signal queue,
+    triaged there; this address leads to the concern page."""
+    student = request.GET.get("student")
+    target = reverse("care:concern_new")
+    return HttpResponseRedirect(f"{target}?{urlencode({'student': student})}" if student else target)
 
 
 def _visible_process(request, process_pk: int, action: str = CaseAction.READ, **logged) -> CaseProcess:

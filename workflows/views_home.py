@@ -59,7 +59,7 @@ def home(request):
     """Work first for the roles that work crises; roster's home for everyone else."""
     user = request.user
     if not works_crises(user):
-        return roster_views.home(request)
+        return roster_views.home(request, extra=_care_links(user))
     now = timezone.now()
     today_end = end_of_today(now)
     open_alerts = list(alerts.crisis_alerts_open_for(user)[:SHOWN])
@@ -75,8 +75,41 @@ def home(request):
         "case_list_url": CaseFlow.instance.reverse("process_list"),
         "duty_gaps": _duty_gaps(user, now),
         "now": now,
+        **_care_links(user),
+        **_signals_panel(user, now),
     }
     return TemplateResponse(request, "workflows/home.html", context)
+
+
+def _care_links(user) -> dict:
+    """Links to a teacher's students (mentors, homeroom and subject teachers) and to the coverage (issue 20)."""
+    from django.urls import reverse
+
+    from cases import care_selectors
+
+    return {
+        "my_students_url": reverse("care:my_students") if care_selectors.has_students_page(user) else "",
+        "care_coverage_url": reverse("care:coverage") if care_selectors.may_read_coverage(user) else "",
+    }
+
+
+SIGNALS_SHOWN = 5  # the most urgent waiting signals on the home page; the queue holds the rest
+
+
+def _signals_panel(user, now: datetime) -> dict:
+    """The signal queue's waiting and overdue counts and its most urgent rows (issue 20): two queries."""
+    from django.urls import reverse
+
+    from cases.models import SignalStatus
+    from workflows import signals
+
+    rows = [
+        {"url": reverse("care:signal_detail", args=[s.pk]), "tier": s.tier, "tier_label": s.get_tier_display(),
+         "source": s.get_source_display(), "student": f"{mask_name(s.student.name)} · {s.student.school_class}",
+         "due": s.due_at, "overdue": s.due_at is not None and s.due_at < now}
+        for s in signals.signal_queue_for(user, status=SignalStatus.OPEN)[:SIGNALS_SHOWN]
+    ]  # fmt: skip
+    return {"signals": signals.queue_summary(user, now), "signal_rows": rows, "signals_url": reverse("care:signals")}
 
 
 def _duty_gaps(user, now: datetime) -> list[tuple[object, list]]:

@@ -6,7 +6,7 @@ process page is the case page. config.urls mounts `site` at /work/.
 May import: roster, screening, cases.
 """
 
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from viewflow.urls import Site
@@ -14,8 +14,9 @@ from viewflow.utils import viewprop
 from viewflow.views import Action
 from viewflow.workflow.flow import FlowAppViewset
 
+from cases.care_access import CONCERN_ROLES
 from cases.services import emergency_access_may_request
-from roster import audit, scoping
+from roster import scoping
 from roster.roles import Role
 from workflows import selectors, views, views_emergency, views_support, views_transfer
 from workflows.flows import CaseFlow
@@ -50,8 +51,8 @@ class CaseFlowAppViewset(FlowAppViewset):
         }
 
     def get_list_page_actions(self, request, *actions):
-        if not audit.auditor_only(request.user):  # an auditor only reads: no button to a door that refuses them
-            actions = (*actions, Action(_("Refer a student"), url=self.reverse("referral_by_staff")))
+        if scoping.scope_for(request.user).roles & CONCERN_ROLES:  # 关注上报 (issue 20): who may raise a concern
+            actions = (*actions, Action(_("Raise a concern"), url=reverse("care:concern_new")))
         if Role.PRINCIPAL in scoping.scope_for(request.user).roles:  # the scope is read once per request
             actions = (*actions, Action(_("Hand over a colleague's cases"), url=self.reverse("hand_over")))
         if emergency_access_may_request(request.user):  # break the glass: psychology teachers, principals, centres

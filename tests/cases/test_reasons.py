@@ -28,6 +28,8 @@ SAMPLES = {
     "from_user": "张老师",
     "to_user": "李老师",
     "student_status": "graduated",
+    "source": "concern",  # issue 20's signals
+    "signal_status": "no_action",
 }
 
 

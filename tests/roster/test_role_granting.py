@@ -143,8 +143,10 @@ def test_a_non_superuser_cannot_make_anyone_superuser(client, world):
 @pytest.mark.parametrize(
     ("persona", "offered"),
     [
-        ("school_admin_a1", {Role.PRINCIPAL, Role.PSYCHOLOGY_TEACHER, Role.HOMEROOM_TEACHER, Role.MENTOR,
-                             Role.SUBJECT_TEACHER}),
+        (
+            "school_admin_a1",
+            {Role.PRINCIPAL, Role.PSYCHOLOGY_TEACHER, Role.HOMEROOM_TEACHER, Role.MENTOR, Role.SUBJECT_TEACHER},
+        ),
         ("admin_district_a", {Role.SCHOOL_ADMIN, Role.DISTRICT_CENTRE, Role.DISTRICT_AUDITOR}),
         ("city_admin", {Role.DISTRICT_ADMIN, Role.CITY_CENTRE}),
     ],

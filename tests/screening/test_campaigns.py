@@ -25,7 +25,7 @@ def campaign_post(**changes) -> dict:
         "name": "2026秋季心理测评",
         "school_year": "2026-2027",
         "term": "autumn",
-        "chosen_instruments": [i.pk for i in Instrument.objects.all()],
+        "chosen_instruments": [i.pk for i in Instrument.objects.exclude(code="TCHK")],
         "ruleset": 1,
         "grades": ["4", "5", "6", "7", "8", "10", "11"],
         "coverage": "all",

@@ -22,11 +22,11 @@ def _load(**kwargs):
 def test_the_shipped_definitions_load_once(db):
     first = _load()
     assert "added PHQ9 v1" in first and "added adolescent-default v1" in first
-    assert set(Instrument.objects.values_list("code", flat=True)) == {"PHQ9", "GAD7", "ASQ"}
-    assert RuleSet.objects.get().history.count() == 1
+    assert set(Instrument.objects.values_list("code", flat=True)) == {"PHQ9", "GAD7", "ASQ", "TCHK"}
+    assert RuleSet.objects.get(code="adolescent-default").history.count() == 1
     second = _load()
     assert "added" not in second and "already stored" in second
-    assert Instrument.objects.count() == 3
+    assert Instrument.objects.count() == 4
 
 
 @pytest.mark.parametrize("language, expected", [("zh-hans", "中度"), ("en", "Moderate")])

@@ -119,7 +119,8 @@ def test_a_tier_that_falls_is_not_signalled(
 ):
     campaign_rescore(actor=world.city_admin, campaign=campaign, ruleset=stricter)
     with django_capture_on_commit_callbacks(execute=True):
-        report = campaign_rescore(actor=world.city_admin, campaign=campaign, ruleset=RuleSet.objects.get(version=1))
+        default = RuleSet.objects.get(code="adolescent-default", version=1)
+        report = campaign_rescore(actor=world.city_admin, campaign=campaign, ruleset=default)
     assert (report.changed, report.rose, flags) == (1, 0, [])
     assert ScreeningResult.objects.get(pk=results[0].pk).tier == RiskTier.GREEN
 

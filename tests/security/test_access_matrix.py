@@ -12,6 +12,7 @@ from django.urls import reverse
 from viewflow.workflow.status import STATUS
 
 from cases import services as case_services
+from roster.mentoring import mentor_assign
 from roster.models import AccessLogEntry
 from roster.roles import Role
 from roster.services import role_grant
@@ -39,6 +40,10 @@ READS = {
     "centre_district_a": {"case": A, "result": A, "student": A},
     "auditor_district_a": {"case": A, "result": A, "student": A},
     "city_centre": {"case": ALL, "result": ALL, "student": ALL},
+    # The narrowest roles (issue 20): a mentor of a1 (mentoring the own-school student) and a subject teacher of its
+    # class read no case, no result and no roster record anywhere; their own pages are under /care/ (below).
+    "mentor_a1": {"case": set(), "result": set(), "student": set()},
+    "subject_a1_3": {"case": set(), "result": set(), "student": set()},
 }
 # Readers of flagged results in the screening pages (not the admin): the school's psychology teachers and principal
 # too. The admin is for admin roles and the centres: a teacher gets the admin's one 403 for every address.
@@ -73,6 +78,9 @@ def records(world):
         out[place] = {"result": result, "case": case, "process": services.case_process_start(case)}
     staffed_yellow(world, out["own"]["process"])
     out["campaign"] = campaign
+    world.mentor_a1 = staff_with_role(Role.MENTOR, world.school_a1, username="mentor_a1")
+    mentor_assign(actor=None, student=world.student_a1_3, mentor=world.mentor_a1)
+    world.subject_a1_3 = staff_with_role(Role.SUBJECT_TEACHER, world.class_a1_3, username="subject_a1_3")
     for username, roles in TWO_ROLES.items():
         (first_role, first_node), (second_role, second_node) = roles
         person = staff_with_role(first_role, getattr(world, first_node), username=username)
@@ -282,3 +290,109 @@ def test_student_pages(client, world, records, persona, place):
     assert response.status_code == 200 and response["Content-Type"].startswith("application/vnd.openxmlformats")
     assert (entry.action, entry.outcome) == ("export", "ok")
     assert (str(student.pk) in entry.object_ids.split(",")) == reach
+
+
+# --- The narrowest roles: mentors and subject teachers (issue 20) ---------------------------------------------------
+
+NARROW = ("mentor_a1", "subject_a1_3")
+
+
+def _visible_pks(user, model) -> set[int]:
+    from roster import scoping
+
+    return set(scoping.visible(user, model).values_list("pk", flat=True))
+
+
+def test_a_mentor_reads_their_current_mentees_and_no_one_once_the_mentorship_ends(client, world, records):
+    from roster.models import Student
+
+    mentor = world.mentor_a1
+    assert _visible_pks(mentor, Student) == {world.student_a1_3.pk}  # not the school's other student (a1_5)
+    client.force_login(mentor)
+    assert client.get(reverse("care:student", args=[world.student_a1_3.pk])).status_code == 200
+    assert client.get(reverse("care:student", args=[world.student_a1_5.pk])).status_code == 404
+
+    mentor_assign(actor=None, student=world.student_a1_3, mentor=world.counselor_a1)  # another mentor now
+    assert _visible_pks(mentor, Student) == set()
+    for name in ("care:student", "care:talk_new", "care:visit_new"):
+        assert client.get(reverse(name, args=[world.student_a1_3.pk])).status_code == 404
+    assert world.student_a1_3.name not in client.get(reverse("care:my_students")).content.decode()
+
+
+def test_a_subject_teacher_reads_the_students_of_the_class_they_teach_and_no_other(world, records):
+    from roster.models import Student
+    from tests.factories.roster import StudentFactory
+
+    classmate = StudentFactory(school_class=world.class_a1_3)
+    assert _visible_pks(world.subject_a1_3, Student) == {world.student_a1_3.pk, classmate.pk}
+
+
+@pytest.mark.parametrize("persona", NARROW)
+def test_the_narrowest_roles_read_no_result_case_code_absence_leave_or_anyone_elses_record(world, records, persona):
+    """Every row of the own-school student that is not theirs stays out of reach: the screening result, the case and
+    its records, access codes, absences, leave, the mentorship list, others' signals, talks and visits."""
+    import datetime
+
+    from cases import care_records
+    from cases import models as case_models
+    from cases.signal_queue import signal_raise
+    from roster.models import Absence, AccessCode, Leave, Mentorship
+    from screening.definitions import RiskTier
+
+    user, student = getattr(world, persona), world.student_a1_3
+    AccessCode.objects.create(student=student, code="NARROW01", created_by=world.counselor_a1)
+    Absence.objects.create(student=student, school=world.school_a1, date=datetime.date(2026, 11, 2), kind="truancy")
+    Leave.objects.create(student=student, school=world.school_a1, kind="medical",
+                         starts_on=datetime.date(2026, 11, 3), recorded_by=world.counselor_a1)  # fmt: skip
+    others, _ = signal_raise(student, source=case_models.SignalSource.CONCERN, tier=RiskTier.YELLOW, reason="r",
+                             reporter=case_models.Reporter.STAFF, raised_by=world.homeroom_a1_3)  # fmt: skip
+    mine, _ = signal_raise(student, source=case_models.SignalSource.CONCERN, tier=RiskTier.YELLOW, reason="r",
+                           reporter=case_models.Reporter.STAFF, raised_by=user)  # fmt: skip
+    visit = care_records.home_visit_record(actor=world.homeroom_a1_3, student=student,
+                                           visited_on=datetime.date(2026, 11, 2), met="母亲")  # fmt: skip
+    talk = care_records.talk_record(actor=world.mentor_a1, student=student, held_on=datetime.date(2026, 11, 2),
+                                    topic="t")  # fmt: skip
+
+    for model in (ScreeningResult, case_models.Case, case_models.CaseTeamMember, case_models.InterviewNote,
+                  case_models.InterventionPlan, case_models.FollowUp, case_models.Referral, case_models.CrisisAlert,
+                  case_models.ParentContact, case_models.HelpRecord, AccessCode, Absence, Leave):  # fmt: skip
+        assert _visible_pks(user, model) == set(), model.__name__
+    assert _visible_pks(user, case_models.Signal) == {mine.pk} and others.pk not in _visible_pks(
+        user, case_models.Signal
+    )
+    assert _visible_pks(user, case_models.HomeVisit) == set() and visit.pk
+    assert _visible_pks(user, case_models.MentorTalk) == ({talk.pk} if persona == "mentor_a1" else set())
+    assert _visible_pks(user, Mentorship) == (
+        set(Mentorship.objects.filter(user=user).values_list("pk", flat=True)) if persona == "mentor_a1" else set()
+    )
+
+
+@pytest.mark.parametrize("persona", NARROW)
+def test_the_narrowest_roles_find_every_other_door_shut(client, world, records, persona):
+    """The admin, the task frontend, every report and ledger, the individual report, the screening pages and the
+    coverage answer 403 (the admin's and the case site's one answer) or 404, never a page; refusals logged."""
+    client.force_login(getattr(world, persona))
+    own, campaign = records["own"], records["campaign"]
+    student = world.student_a1_3.pk
+    task = _open_task(own["process"])
+    urls = [
+        reverse("admin:index"), reverse("admin:roster_student_changelist"),
+        reverse("admin:roster_mentorship_changelist"), reverse("admin:roster_accesscode_changelist"),
+        "/work/case/flows/", CaseFlow.instance.reverse("inbox"), CaseFlow.instance.reverse("queue"),
+        CaseFlow.instance.reverse("process_detail", args=[own["process"].pk]), _url(task, "execute"),
+        reverse("reports:dashboard"), reverse("reports:dashboard_overdue"), reverse("reports:ledger_key_help"),
+        reverse("reports:ledger_referrals"), reverse("reports:ledger_closed"),
+        reverse("reports:student_report", args=[student]),
+        reverse("screening:campaigns"), reverse("screening:flagged", args=[campaign.pk]),
+        reverse("screening:report", args=[campaign.pk]), reverse("screening:report_xlsx", args=[campaign.pk]),
+        reverse("screening:proctor_classes", args=[campaign.pk]),
+        reverse("screening:proctor", args=[campaign.pk, world.class_a1_3.pk]),
+        reverse("care:coverage"),
+    ]  # fmt: skip
+    for url in urls:
+        before = _last_id()
+        response = client.get(url)
+        assert response.status_code in (403, 404), (url, response.status_code)
+        if not url.startswith("/screening/campaigns/"):  # (a campaign's pages answer 404 unlogged, as for anyone)
+            assert AccessLogEntry.objects.filter(pk__gt=before, outcome="denied").exists(), url
+    assert "/screening/" not in client.get(reverse("care:my_students")).content.decode()  # no menu link there

@@ -180,22 +180,23 @@ def test_the_task_pages_cost_the_same_queries_at_10_and_1000_tasks(client, world
     assert max(large.values()) <= 16 + (connection.vendor == "postgresql"), large
 
 
-def test_a_homeroom_teacher_refers_a_student_of_their_class_and_the_case_waits_for_triage(client, world):
-    from cases.models import Case
+def test_a_homeroom_teacher_raises_a_concern_from_the_inbox_and_it_waits_in_the_signal_queue(client, world):
+    """The old "refer a student" is now 上报关注 (issue 20): a signal the psychology teachers triage, not a case."""
+    from cases.models import Case, Signal
 
     client.force_login(world.homeroom_a1_3)
     inbox = page(client.get(INBOX))
-    assert "/work/case/refer/" in inbox  # the page action
-    refused = client.post("/work/case/refer/", {"student_no": world.student_b1.student_no, "tier": "yellow",
-                                               "reason": "情绪低落"})  # fmt: skip
-    assert refused.status_code == 200 and not Case.objects.exists()  # another school's student: not found
-    response = client.post("/work/case/refer/", {"student_no": world.student_a1_3.student_no, "tier": "orange",
-                                                "reason": "同学反映其近期情绪低落，多次提到不想上学"})  # fmt: skip
+    assert "/care/concern/new/" in inbox and "上报关注" in inbox  # the page action
+    assert client.get("/work/case/refer/")["Location"] == "/care/concern/new/"  # the old address leads there
+    assert client.get("/care/concern/new/", {"student": world.student_b1.pk}).status_code == 404  # another school
+    response = client.post(f"/care/concern/new/?student={world.student_a1_3.pk}", {
+        "seen": ["mood"], "urgency": "soon", "reporter": "staff", "detail": "同学反映其近期情绪低落，多次提到不想上学",
+    })  # fmt: skip
     assert response.status_code == 302
-    case = Case.objects.get(student=world.student_a1_3)
-    assert (case.source, case.tier, case.opened_by) == ("teacher_referral", "orange", world.homeroom_a1_3)
-    (process,) = case.processes.all()
-    assert active(process, CaseFlow.triage).status == STATUS.NEW  # in the psychology teachers' queue
+    signal = Signal.objects.get(student=world.student_a1_3)
+    assert (signal.source, signal.tier, signal.raised_by, signal.status) == ("concern", "orange",
+                                                                             world.homeroom_a1_3, "open")  # fmt: skip
+    assert not Case.objects.exists()  # the psychology teachers triage it from the signal queue
 
 
 def test_a_closed_case_is_reopened_by_hand_from_its_page(client, world, open_case):
@@ -382,7 +383,7 @@ def test_the_case_list_names_the_school_and_filters_by_the_schools_in_scope(
     response = client.get("/work/case/flows/")
     shown = page(response)
     assert world.school_a1.name in shown and world.school_a2.name in shown  # a column: whose case it is
-    assert "/work/case/refer/" not in shown  # an auditor only reads
+    assert "/care/concern/new/" not in shown  # an auditor only reads
     assert case_url(b1_process) not in shown
     offered = list(response.context["view"].filterset.form["school"].field.queryset)
     assert offered == [world.school_a1, world.school_a2]  # never another district's school
@@ -398,7 +399,7 @@ def test_the_case_list_names_the_school_and_filters_by_the_schools_in_scope(
     # A psychology teacher sees one school: no school column.
     client.force_login(world.counselor_a1)
     shown = page(client.get("/work/case/flows/"))
-    assert world.school_a1.name not in shown and "/work/case/refer/" in shown
+    assert world.school_a1.name not in shown and "/care/concern/new/" in shown
     client.force_login(world.school_admin_a1)  # rosters, not cases: no link to a door that refuses them
     assert "case-list-link" not in page(client.get("/"))
 
