@@ -206,11 +206,18 @@ def group_counts(
             n=Count("pk"), overdue=Count("pk", filter=Q(status=HelpStatus.ACTIVE, review_on__lt=today))
         ).order_by()
     }  # fmt: skip
-    return [
+    counts = [
         GroupCount(c["group_name"], c["n"], recorded.get(c["group_key"], {}).get("n", 0),
                    recorded.get(c["group_key"], {}).get("overdue", 0))
         for c in by_group
     ]  # fmt: skip
+    if group is None:
+        # A ledger group nobody is in yet is a row of zeros, not missing: "nobody listed" is worth seeing.
+        found = {c.group: c for c in counts}
+        counts = [
+            found.get(name) or GroupCount(name, 0, 0, 0) for name in default_groups().values_list("name", flat=True)
+        ]
+    return counts
 
 
 def rows_total(counts: list[GroupCount], *, without_record: bool = False, review_overdue: bool = False, **_ignored):

@@ -31,7 +31,6 @@ class LeaveAddForm(forms.ModelForm):
         students = Student.objects.filter(status=StudentStatus.ACTIVE)
         self.fields["student"].queryset = scoping.parents_for_new(user, Leave, students) if user else students.none()
         self.fields["expected_return_on"].required = True
-        self.fields["starts_on"].label = STARTS_LABEL  # the model's "from" reads as another word in Chinese
 
     def clean(self):
         data = super().clean()

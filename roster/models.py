@@ -1020,7 +1020,7 @@ class Leave(models.Model):
     student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="leaves", verbose_name=_("student"))
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="+", verbose_name=_("school"))
     kind = models.CharField(_("kind"), max_length=12, choices=LeaveKind.choices)
-    starts_on = models.DateField(_("from"))
+    starts_on = models.DateField(_("leave starts on"))
     expected_return_on = models.DateField(_("expected back on"), null=True, blank=True)
     returned_on = models.DateField(_("back on"), null=True, blank=True)
     reason = models.CharField(_("reason"), max_length=200, blank=True)

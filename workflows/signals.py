@@ -56,7 +56,9 @@ def _require(actor, signal: Signal) -> None:
 
 def _open_locked(signal: Signal) -> Signal:
     """The signal re-read under lock; refused with who triaged it and when when it is no longer open."""
-    locked = Signal.objects.select_for_update().select_related("student__school", "decided_by").get(pk=signal.pk)
+    locked = (
+        Signal.objects.select_for_update(of=("self",)).select_related("student__school", "decided_by").get(pk=signal.pk)
+    )  # PostgreSQL locks no outer-joined row (decided_by may be null)
     if locked.status != SignalStatus.OPEN:
         raise SignalAlreadyTriaged(already_triaged(locked))
     return locked

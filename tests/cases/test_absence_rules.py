@@ -184,3 +184,25 @@ def test_the_announcement_runs_the_rules_and_counts_the_new_signals(pupil, world
         raised = absences_announce(student_ids=[pupil.pk, other.pk], dates=[d(2), d(3), d(4)], actor=None)
     assert raised == 1
     assert len(signals(pupil)) == 1 and signals(other) == []
+
+
+def test_many_episodes_are_raised_in_a_fixed_number_of_queries(world, django_assert_max_num_queries):
+    """A city's list completes thousands of runs: their signals (and history rows) are written in bulk, not one by one
+    (benchmarks/attendance_bench.py)."""
+    from tests.factories.roster import StudentFactory
+
+    def run_of_three(count):
+        pupils = [StudentFactory(school=world.school_a1, school_class=world.class_a1_3) for _ in range(count)]
+        for pupil in pupils:
+            absent(pupil, 2, 3, 4)
+        return [p.pk for p in pupils]
+
+    few, many = run_of_three(2), run_of_three(30)
+    with time_machine.travel("2026-03-04 18:00 +0800", tick=False):
+        with django_assert_max_num_queries(12):
+            assert absence_signals_raise(few, on=d(4), since=d(4)) == 2
+        with django_assert_max_num_queries(12):
+            assert absence_signals_raise(many, on=d(4), since=d(4)) == 30
+    raised = Signal.objects.filter(source=SignalSource.ABSENCE)
+    assert raised.count() == 32 and Signal.history.filter(source=SignalSource.ABSENCE).count() == 32
+    assert all(s.due_at is not None and s.status == SignalStatus.OPEN for s in raised)
