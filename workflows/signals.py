@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from cases import alerts, care_access
 from cases import services as case_services
+from cases.care_selectors import term_period
 from cases.models import ACTIVE_STATUSES, Case, Signal, SignalSource, SignalStatus
 from cases.signal_queue import TRIAGE_STEP
 from cases.tiers import Audience, tier_rule
@@ -352,15 +353,9 @@ def queue_summary(user, now: datetime | None = None) -> QueueSummary:
 
 
 def term_start(now: datetime) -> datetime:
-    """The start of the school term holding `now`: 1 September (autumn term) or 1 February (spring term), local."""
-    local = timezone.localtime(now)
-    if local.month >= 9:
-        year, month = local.year, 9
-    elif local.month >= 2:
-        year, month = local.year, 2
-    else:
-        year, month = local.year - 1, 9
-    return timezone.make_aware(datetime(year, month, 1), timezone.get_current_timezone())
+    """The start of the school term holding `now` (cases.care_selectors.term_period, the one home of the terms)."""
+    start = term_period(timezone.localtime(now).date()).start
+    return timezone.make_aware(datetime(start.year, start.month, start.day), timezone.get_current_timezone())
 
 
 @dataclass(frozen=True)
